@@ -1,0 +1,22 @@
+# Two commands matter (see README): `make run` (install, train if needed, serve) and `make test`.
+# TORCH: the torch requirement installed before the package. The default pin takes the CPU wheel on
+# CPU machines of this kind; on a GPU machine use `make run TORCH=torch` (PyPI's default Linux
+# build is CUDA) or install the CUDA torch you want into .venv first: an installed torch is kept.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+export HF_HUB_OFFLINE ?= 1
+export RAY_AUTH_MODE ?= disabled
+
+.PHONY: install run eval compare test clean-cache
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH)"
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider

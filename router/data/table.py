@@ -1,0 +1,168 @@
+"""The canonical routing table: RouterBench's wide layout, validated.
+
+One row per prompt: ``sample_id``, ``prompt``, ``eval_name``, optional ``split``, and per model
+``<model>`` (quality in [0, 1]) and ``<model>|total_cost`` (USD). The pool of models is read from
+the columns: every ``<model>|total_cost`` column names a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+COST_SUFFIX = "|total_cost"
+RESPONSE_SUFFIX = "|model_response"
+REQUIRED_COLUMNS = ("sample_id", "prompt", "eval_name")
+# Columns RouterBench (or our own files) carry that are neither a model score nor a cost.
+METADATA_COLUMNS = frozenset({"split", "oracle_model_to_route_to", "source", "category"})
+
+
+class DataValidationError(ValueError):
+    """The table does not follow the wide layout; the message names the column and the row."""
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """A validated routing table. ``frame`` is never mutated after construction."""
+
+    frame: pd.DataFrame
+    models: tuple[str, ...]
+    name: str = "data"
+
+    # -- views -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def prompts(self) -> list[str]:
+        return self.frame["prompt"].tolist()
+
+    @property
+    def sample_ids(self) -> np.ndarray:
+        return self.frame["sample_id"].to_numpy()
+
+    @property
+    def eval_names(self) -> np.ndarray:
+        return self.frame["eval_name"].to_numpy()
+
+    @property
+    def has_split(self) -> bool:
+        return "split" in self.frame.columns
+
+    @property
+    def quality(self) -> np.ndarray:
+        """(N, M) float64 quality of each model's answer, in pool order."""
+        return self.frame[list(self.models)].to_numpy(dtype=np.float64)
+
+    @property
+    def cost(self) -> np.ndarray:
+        """(N, M) float64 cost in USD of each model's answer, in pool order."""
+        return self.frame[[m + COST_SUFFIX for m in self.models]].to_numpy(dtype=np.float64)
+
+    def subset(self, mask: np.ndarray | Sequence[bool] | Sequence[int], name: str | None = None) -> "RoutingTable":
+        """Rows selected by a boolean mask or by positions; same pool."""
+        mask = np.asarray(mask)
+        rows = self.frame.iloc[np.flatnonzero(mask)] if mask.dtype == bool else self.frame.iloc[mask]
+        return RoutingTable(rows.reset_index(drop=True), self.models, name or self.name)
+
+    def with_models(self, models: Sequence[str]) -> "RoutingTable":
+        """The same prompts with a sub-pool of models (e.g. to hold a model out)."""
+        unknown = [m for m in models if m not in self.models]
+        if unknown:
+            raise DataValidationError(f"unknown model(s) {unknown}; the pool is {list(self.models)}")
+        keep = [c for c in self.frame.columns if not _is_model_column(c, self.models) or _model_of(c) in models]
+        return RoutingTable(self.frame[keep].copy(), tuple(models), self.name)
+
+
+def _model_of(column: str) -> str:
+    for suffix in (COST_SUFFIX, RESPONSE_SUFFIX):
+        if column.endswith(suffix):
+            return column[: -len(suffix)]
+    return column
+
+
+def _is_model_column(column: str, models: Sequence[str]) -> bool:
+    return _model_of(column) in models and column not in REQUIRED_COLUMNS
+
+
+def _row_label(frame: pd.DataFrame, position: int) -> str:
+    sid = frame["sample_id"].iloc[position] if "sample_id" in frame.columns else None
+    return f"row {position} (sample_id={sid!r})"
+
+
+def validate_frame(frame: pd.DataFrame, name: str = "data") -> RoutingTable:
+    """Check a raw wide-layout frame and return a :class:`RoutingTable`.
+
+    Raises :class:`DataValidationError` naming the column and the first offending row for: a
+    missing required column, a model score column without its cost column (or the reverse), a
+    quality outside [0, 1], a NaN, a negative cost, a duplicate ``sample_id`` and an empty prompt.
+    """
+    frame = frame.reset_index(drop=True)
+    for col in REQUIRED_COLUMNS:
+        if col not in frame.columns:
+            raise DataValidationError(f"{name}: missing required column {col!r}")
+    if len(frame) == 0:
+        raise DataValidationError(f"{name}: the table has no rows")
+
+    cost_cols = [c for c in frame.columns if c.endswith(COST_SUFFIX)]
+    models = tuple(c[: -len(COST_SUFFIX)] for c in cost_cols)
+    for model, cost_col in zip(models, cost_cols):
+        if model not in frame.columns:
+            raise DataValidationError(f"{name}: cost column {cost_col!r} has no quality column {model!r}")
+    # A numeric column that is neither required, metadata, a cost nor a response looks like a
+    # model score whose cost column is missing: say so rather than silently dropping a model.
+    for col in frame.columns:
+        if col in REQUIRED_COLUMNS or col in METADATA_COLUMNS or "|" in col or col in models:
+            continue
+        if pd.to_numeric(frame[col], errors="coerce").notna().all():
+            raise DataValidationError(
+                f"{name}: column {col!r} looks like a model's quality but has no {col + COST_SUFFIX!r} cost column"
+            )
+    if not models:
+        raise DataValidationError(f"{name}: no model columns (expected '<model>' and '<model>{COST_SUFFIX}')")
+
+    frame = frame.copy()
+    frame["sample_id"] = frame["sample_id"].astype(str)
+    dup = frame["sample_id"].duplicated()
+    if dup.any():
+        pos = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataValidationError(f"{name}: column 'sample_id': duplicate value at {_row_label(frame, pos)}")
+
+    prompts = frame["prompt"]
+    bad_prompt = prompts.isna() | ~prompts.map(lambda p: isinstance(p, str) and p.strip() != "")
+    if bad_prompt.any():
+        pos = int(np.flatnonzero(bad_prompt.to_numpy())[0])
+        raise DataValidationError(f"{name}: column 'prompt': empty or missing prompt at {_row_label(frame, pos)}")
+    if frame["eval_name"].isna().any():
+        pos = int(np.flatnonzero(frame["eval_name"].isna().to_numpy())[0])
+        raise DataValidationError(f"{name}: column 'eval_name': missing value at {_row_label(frame, pos)}")
+    frame["eval_name"] = frame["eval_name"].astype(str)
+
+    for model in models:
+        for col, low, high in ((model, 0.0, 1.0), (model + COST_SUFFIX, 0.0, np.inf)):
+            values = pd.to_numeric(frame[col], errors="coerce")
+            not_number = values.isna()
+            if not_number.any():
+                pos = int(np.flatnonzero(not_number.to_numpy())[0])
+                raw = frame[col].iloc[pos]
+                raise DataValidationError(f"{name}: column {col!r}: NaN or non-numeric value {raw!r} at {_row_label(frame, pos)}")
+            out = (values < low) | (values > high)
+            if out.any():
+                pos = int(np.flatnonzero(out.to_numpy())[0])
+                what = "quality outside [0, 1]" if high == 1.0 else "negative cost"
+                raise DataValidationError(f"{name}: column {col!r}: {what} ({values.iloc[pos]!r}) at {_row_label(frame, pos)}")
+            frame[col] = values.astype(np.float64)
+
+    if "split" in frame.columns:
+        splits = frame["split"].astype(str)
+        bad = ~splits.isin(["train", "test", "val", "validation"])
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataValidationError(
+                f"{name}: column 'split': value {splits.iloc[pos]!r} at {_row_label(frame, pos)} is not train/test/val"
+            )
+        frame["split"] = splits
+    return RoutingTable(frame, models, name)

@@ -1,0 +1,13 @@
+"""Prompt embeddings: pluggable encoders and an on-disk cache."""
+
+from router.embeddings.base import Encoder
+from router.embeddings.cache import CachedEncoder, EmbeddingCache
+from router.embeddings.sentence_transformer import DEFAULT_ENCODER, SentenceTransformerEncoder
+
+
+def make_encoder(model: str = DEFAULT_ENCODER, device: str | None = None, cache_dir=None, batch_size: int = 64) -> CachedEncoder:
+    """The standard encoder stack: a sentence-transformers model behind the on-disk cache."""
+    return CachedEncoder(SentenceTransformerEncoder(model, device=device), cache_dir=cache_dir, batch_size=batch_size)
+
+
+__all__ = ["CachedEncoder", "DEFAULT_ENCODER", "EmbeddingCache", "Encoder", "SentenceTransformerEncoder", "make_encoder"]

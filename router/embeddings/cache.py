@@ -1,0 +1,108 @@
+"""On-disk embedding cache keyed by (encoder name, sha256 of the text).
+
+One SQLite file per encoder under the cache directory (``$ROUTER_CACHE_DIR``, default
+``~/.cache/llm-router/embeddings``). SQLite because it is in the standard library, is safe for
+several processes at once (Ray Data actors, Tune trials) and looks up thousands of keys in
+milliseconds; vectors are stored as raw float32 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from router.embeddings.base import Encoder
+
+_CHUNK = 500  # keys per SELECT ... IN (...), below SQLite's variable limit
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("ROUTER_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "llm-router" / "embeddings"
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Persistent map text -> vector for one encoder."""
+
+    def __init__(self, encoder_name: str, cache_dir: str | Path | None = None):
+        self.encoder_name = encoder_name
+        directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name)
+        self.path = directory / f"{slug}.sqlite"
+        self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        self._conn.commit()
+
+    def get_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors by key for those of ``texts`` that are cached."""
+        keys = list({text_key(t) for t in texts})
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._conn.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(text_key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vectors)]
+        with self._conn:
+            self._conn.executemany("INSERT OR REPLACE INTO emb (key, vec) VALUES (?, ?)", rows)
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    encoded: int = 0
+
+
+class CachedEncoder:
+    """An encoder behind the cache: only texts never seen by this encoder are embedded."""
+
+    def __init__(self, encoder: Encoder, cache_dir: str | Path | None = None, batch_size: int = 64):
+        self.encoder = encoder
+        self.cache = EmbeddingCache(encoder.name, cache_dir)
+        self.batch_size = batch_size
+        self.stats = CacheStats()
+
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    def embed(self, texts: Sequence[str], show_progress: bool | None = None) -> np.ndarray:
+        """(len(texts), dim) float32 vectors in input order, embedding only cache misses."""
+        texts = list(texts)
+        found = self.cache.get_many(texts)
+        missing = list(dict.fromkeys(t for t in texts if text_key(t) not in found))
+        if missing:
+            vectors = self.encoder.encode(missing, batch_size=self.batch_size, show_progress=show_progress)
+            self.cache.put_many(missing, vectors)
+            found.update({text_key(t): v for t, v in zip(missing, vectors)})
+        self.stats.hits += len(texts) - len(missing)
+        self.stats.encoded += len(missing)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([found[text_key(t)] for t in texts]).astype(np.float32, copy=False)

@@ -1,0 +1,76 @@
+"""Rewards: turn predicted quality q̂ and cost ĉ into a decision at a trade-off λ.
+
+* ``linear``       r_j = q̂_j − λ·ĉ_j / c_ref               (the paper's linear reward)
+* ``routerbench``  r_j = λ·q̂_j − ĉ_j                        (RouterBench's willingness to pay, USD)
+* ``exponential``  r_j = q̂_j · exp(−λ·ĉ_j / c_ref)          (our reading of the paper's exponential
+  reward, whose formula is not public: a multiplicative cost discount)
+
+``c_ref`` is a cost scale in USD (the training set's mean cost per prompt over the pool) that
+makes λ dimensionless for the linear and exponential rewards, so one λ grid fits any price level.
+For every reward a larger λ means "cost matters more". Ties pick the cheaper model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+# RouterBench's 32 willingness-to-pay values (USD per unit of quality), from its utils.py.
+ROUTERBENCH_WTP = (
+    1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 5e-3, 1e-2, 0.1, 0.5, 1.0, 1.5, 2.0, 10.0,
+    50.0, 100.0, 500.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 7500.0, 10000.0, 25000.0,
+    50000.0, 75000.0, 100000.0, 1e6, 1e9,
+)  # fmt: skip
+# Dimensionless cost weights for the normalised rewards: 0 plus 31 log-spaced values 1e-3..1e3.
+NORMALISED_GRID = (0.0,) + tuple(float(x) for x in np.logspace(-3, 3, 31))
+
+
+@dataclass(frozen=True)
+class Reward:
+    name: str
+    formula: str
+    fn: Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
+    default_grid: tuple[float, ...]
+    # routerbench's λ is willingness to pay: larger λ means cost matters *less*.
+    lambda_raises_cost: bool = False
+
+    def __call__(self, quality: np.ndarray, cost: np.ndarray, lam: float, c_ref: float = 1.0) -> np.ndarray:
+        return self.fn(np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64), float(lam), float(c_ref))
+
+
+REWARDS: dict[str, Reward] = {
+    "linear": Reward("linear", "q - lam * c / c_ref", lambda q, c, lam, ref: q - lam * c / ref, NORMALISED_GRID),
+    "routerbench": Reward(
+        "routerbench", "lam * q - c", lambda q, c, lam, ref: lam * q - c, ROUTERBENCH_WTP, lambda_raises_cost=True
+    ),
+    "exponential": Reward(
+        "exponential", "q * exp(-lam * c / c_ref)", lambda q, c, lam, ref: q * np.exp(-lam * c / ref), NORMALISED_GRID
+    ),
+}
+REWARD_ALIASES = {"exp": "exponential", "lin": "linear", "wtp": "routerbench"}
+
+
+def get_reward(name: str) -> Reward:
+    key = REWARD_ALIASES.get(name, name)
+    if key not in REWARDS:
+        raise ValueError(f"unknown reward {name!r}; choose one of {sorted(REWARDS)}")
+    return REWARDS[key]
+
+
+def check_lambda(lam: float) -> float:
+    lam = float(lam)
+    if not np.isfinite(lam) or lam < 0:
+        raise ValueError(f"lambda must be a finite number >= 0, got {lam!r}")
+    return lam
+
+
+def decide(quality: np.ndarray, cost: np.ndarray, lam: float, reward: str | Reward = "linear", c_ref: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen model index per row and the (N, M) rewards. Ties go to the cheaper model."""
+    rw = reward if isinstance(reward, Reward) else get_reward(reward)
+    values = rw(quality, cost, check_lambda(lam), c_ref)
+    best = values.max(axis=1, keepdims=True)
+    tied = values >= best - 1e-12 * np.maximum(1.0, np.abs(best))
+    choice = np.where(tied, np.asarray(cost, dtype=np.float64), np.inf).argmin(axis=1)
+    return choice, values
