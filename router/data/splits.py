@@ -1,0 +1,80 @@
+"""Train/test splits.
+
+* ``routerbench``: RouterBench's convention, a seeded 70/30 shuffle of sample ids within each
+  domain (eval_name prefix group), so every domain is in both halves.
+* ``column``: the table's own ``split`` column (``train``; ``test``/``val``/``validation`` are test).
+* ``auto``: ``column`` when the column exists and has both halves, else ``routerbench``.
+* leave-one-domain-out: for each domain, train on all other domains and test on that one.
+
+A domain is an ``eval_name`` cut at its first ``-`` when other eval names share that prefix
+(``mmlu-professional_law`` -> ``mmlu``, ``agentverse-mgsm`` -> ``agentverse``); otherwise the whole
+name (``grade-school-math`` stays itself). RouterBench groups by prefix the same way
+(``str.startswith``); the rule for lone names is ours so that domain labels stay readable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterator
+
+import numpy as np
+
+from router.data.table import DataValidationError, RoutingTable
+
+SPLIT_MODES = ("auto", "routerbench", "column")
+
+
+def domains(eval_names) -> np.ndarray:
+    """The domain of each eval name (see module docstring)."""
+    names = [str(n) for n in eval_names]
+    # How many distinct eval names share each prefix: a prefix names a domain only when shared.
+    prefix_counts = Counter(n.split("-", 1)[0] for n in set(names))
+
+    def domain(name: str) -> str:
+        prefix = name.split("-", 1)[0]
+        return prefix if "-" in name and prefix_counts[prefix] > 1 else name
+
+    return np.array([domain(n) for n in names], dtype=object)
+
+
+def routerbench_split(table: RoutingTable, train_fraction: float = 0.7, seed: int = 42) -> tuple[RoutingTable, RoutingTable]:
+    """Seeded ``train_fraction`` / rest shuffle per domain, as RouterBench does."""
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    dom = domains(table.eval_names)
+    is_train = np.zeros(len(table), dtype=bool)
+    for d in sorted(set(dom)):
+        rows = np.flatnonzero(dom == d)
+        order = np.random.RandomState(seed).permutation(len(rows))
+        is_train[rows[order[: int(len(rows) * train_fraction)]]] = True
+    return table.subset(is_train, f"{table.name}[train]"), table.subset(~is_train, f"{table.name}[test]")
+
+
+def column_split(table: RoutingTable) -> tuple[RoutingTable, RoutingTable]:
+    """The table's own ``split`` column."""
+    if not table.has_split:
+        raise DataValidationError(f"{table.name}: no 'split' column")
+    is_train = table.frame["split"].to_numpy() == "train"
+    return table.subset(is_train, f"{table.name}[train]"), table.subset(~is_train, f"{table.name}[test]")
+
+
+def train_test_split(table: RoutingTable, mode: str = "auto", train_fraction: float = 0.7, seed: int = 42) -> tuple[RoutingTable, RoutingTable]:
+    if mode not in SPLIT_MODES:
+        raise ValueError(f"unknown split mode {mode!r}; choose one of {SPLIT_MODES}")
+    if mode == "column" or (mode == "auto" and table.has_split and table.frame["split"].nunique() > 1):
+        train, test = column_split(table)
+        if len(train) == 0 or len(test) == 0:
+            raise DataValidationError(f"{table.name}: the 'split' column leaves an empty train or test half")
+        return train, test
+    return routerbench_split(table, train_fraction, seed)
+
+
+def leave_one_domain_out(table: RoutingTable) -> Iterator[tuple[str, RoutingTable, RoutingTable]]:
+    """(domain, train = all other domains, test = that domain), in sorted domain order."""
+    dom = domains(table.eval_names)
+    names = sorted(set(dom))
+    if len(names) < 2:
+        raise DataValidationError(f"{table.name}: leave-one-domain-out needs at least 2 domains, found {names}")
+    for d in names:
+        held = dom == d
+        yield d, table.subset(~held, f"{table.name}[not {d}]"), table.subset(held, f"{table.name}[{d}]")
