@@ -9,14 +9,29 @@ import pandas as pd
 from router.data.table import DataValidationError, RoutingTable, validate_frame
 from router.datasets import BUNDLED, bundled_path
 
+# Text formats re-infer types: keep ids and prompts as text ("007" must not become 7, a prompt
+# that looks like a date must not become one).
+_TEXT_COLUMNS = {"sample_id": str, "prompt": str, "eval_name": str, "split": str}
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    """``.json``: an array of records, or JSON lines under a ``.json`` name."""
+    try:
+        return pd.read_json(path, dtype=_TEXT_COLUMNS)
+    except ValueError:
+        return pd.read_json(path, lines=True, dtype=_TEXT_COLUMNS)
+
+
+# Pickles execute code when loaded: read only files you trust (RouterBench's is verified by
+# sha256 in router.data.fetch).
 READERS = {
     ".pkl": pd.read_pickle,
     ".pickle": pd.read_pickle,
     ".parquet": pd.read_parquet,
     ".pq": pd.read_parquet,
-    ".csv": pd.read_csv,
-    ".jsonl": lambda p: pd.read_json(p, lines=True),
-    ".json": lambda p: pd.read_json(p, lines=str(p).endswith("l")),
+    ".csv": lambda p: pd.read_csv(p, dtype=_TEXT_COLUMNS, keep_default_na=False, na_values=[""]),
+    ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=_TEXT_COLUMNS),
+    ".json": _read_json,
 }
 
 
@@ -46,7 +61,10 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def load_table(path: str | Path, name: str | None = None) -> RoutingTable:
-    """Read and validate a routing table from a file or a bundled dataset name."""
+def load_table(path: str | Path, name: str | None = None, drop_incomplete: bool = False) -> RoutingTable:
+    """Read and validate a routing table from a file or a bundled dataset name.
+
+    ``drop_incomplete``: drop rows with a missing score or cost instead of failing (see
+    :func:`validate_frame`)."""
     p = resolve_path(path)
-    return validate_frame(read_frame(p), name or p.stem)
+    return validate_frame(read_frame(p), name or p.stem, drop_incomplete=drop_incomplete)

@@ -43,9 +43,12 @@ def routerbench_split(table: RoutingTable, train_fraction: float = 0.7, seed: in
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
     dom = domains(table.eval_names)
     is_train = np.zeros(len(table), dtype=bool)
+    # One generator walked through the domains in sorted order: a fresh RandomState(seed) per
+    # domain would hold out the same relative positions in every domain of the same size.
+    rng = np.random.RandomState(seed)
     for d in sorted(set(dom)):
         rows = np.flatnonzero(dom == d)
-        order = np.random.RandomState(seed).permutation(len(rows))
+        order = rng.permutation(len(rows))
         is_train[rows[order[: int(len(rows) * train_fraction)]]] = True
     return table.subset(is_train, f"{table.name}[train]"), table.subset(~is_train, f"{table.name}[test]")
 

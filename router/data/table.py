@@ -7,6 +7,7 @@ the columns: every ``<model>|total_cost`` column names a model.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -17,7 +18,11 @@ COST_SUFFIX = "|total_cost"
 RESPONSE_SUFFIX = "|model_response"
 REQUIRED_COLUMNS = ("sample_id", "prompt", "eval_name")
 # Columns RouterBench (or our own files) carry that are neither a model score nor a cost.
+_MISSING_SPELLINGS = frozenset({"", "nan", "na", "n/a", "none", "null"})
 METADATA_COLUMNS = frozenset({"split", "oracle_model_to_route_to", "source", "category"})
+
+
+log = logging.getLogger(__name__)
 
 
 class DataValidationError(ValueError):
@@ -93,14 +98,48 @@ def _row_label(frame: pd.DataFrame, position: int) -> str:
     return f"row {position} (sample_id={sid!r})"
 
 
-def validate_frame(frame: pd.DataFrame, name: str = "data") -> RoutingTable:
+def _show(value) -> str:
+    """A cell for an error message: ``inf`` rather than ``np.float64(inf)``."""
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return repr(value)
+
+
+def _looks_numeric(column: pd.Series) -> bool:
+    """Every present value is a number (or a numeric string, as in RouterBench's ``object``
+    score columns) and at least one value is present."""
+    present = column.notna()
+    return bool(present.any()) and bool(pd.to_numeric(column[present], errors="coerce").notna().all())
+
+
+def _prompt_text(prompt):
+    """A prompt stored as a list of turns (a multi-turn chat) becomes one text, turns separated by a
+    blank line; anything else is left for the empty-prompt check."""
+    if isinstance(prompt, (list, tuple, np.ndarray)) and len(prompt) and all(isinstance(t, str) for t in prompt):
+        return "\n\n".join(prompt)
+    return prompt
+
+
+def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: bool = False) -> RoutingTable:
     """Check a raw wide-layout frame and return a :class:`RoutingTable`.
 
     Raises :class:`DataValidationError` naming the column and the first offending row for: a
     missing required column, a model score column without its cost column (or the reverse), a
-    quality outside [0, 1], a NaN, a negative cost, a duplicate ``sample_id`` and an empty prompt.
+    quality outside [0, 1], a NaN (or infinite) score or cost, a negative cost, a missing or
+    duplicate ``sample_id`` and an empty prompt. Score columns stored as ``object`` (RouterBench's
+    pickles) are converted to float64; ``<model>|model_response`` and ``oracle_model_to_route_to``
+    columns are kept as they are.
+
+    ``drop_incomplete=True`` drops rows with a missing score or cost instead of raising (the
+    published 5-shot RouterBench file is reported to have a few such rows); every other check
+    still raises. Off by default so that a hole in the data is never silently skipped.
     """
     frame = frame.reset_index(drop=True)
+    # Non-string column names (ints in a hand-made pickle) would break the suffix tests below.
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.columns.duplicated().any():
+        dup = frame.columns[frame.columns.duplicated()][0]
+        raise DataValidationError(f"{name}: column {dup!r} appears more than once")
     for col in REQUIRED_COLUMNS:
         if col not in frame.columns:
             raise DataValidationError(f"{name}: missing required column {col!r}")
@@ -117,7 +156,7 @@ def validate_frame(frame: pd.DataFrame, name: str = "data") -> RoutingTable:
     for col in frame.columns:
         if col in REQUIRED_COLUMNS or col in METADATA_COLUMNS or "|" in col or col in models:
             continue
-        if pd.to_numeric(frame[col], errors="coerce").notna().all():
+        if _looks_numeric(frame[col]):
             raise DataValidationError(
                 f"{name}: column {col!r} looks like a model's quality but has no {col + COST_SUFFIX!r} cost column"
             )
@@ -125,12 +164,19 @@ def validate_frame(frame: pd.DataFrame, name: str = "data") -> RoutingTable:
         raise DataValidationError(f"{name}: no model columns (expected '<model>' and '<model>{COST_SUFFIX}')")
 
     frame = frame.copy()
+    if frame["sample_id"].isna().any():
+        pos = int(np.flatnonzero(frame["sample_id"].isna().to_numpy())[0])
+        raise DataValidationError(f"{name}: column 'sample_id': missing value at row {pos}")
     frame["sample_id"] = frame["sample_id"].astype(str)
     dup = frame["sample_id"].duplicated()
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataValidationError(f"{name}: column 'sample_id': duplicate value at {_row_label(frame, pos)}")
+        first = int(np.flatnonzero((frame["sample_id"] == frame["sample_id"].iloc[pos]).to_numpy())[0])
+        raise DataValidationError(
+            f"{name}: column 'sample_id': duplicate value at {_row_label(frame, pos)} (first seen at row {first})"
+        )
 
+    frame["prompt"] = frame["prompt"].map(_prompt_text)
     prompts = frame["prompt"]
     bad_prompt = prompts.isna() | ~prompts.map(lambda p: isinstance(p, str) and p.strip() != "")
     if bad_prompt.any():
@@ -141,20 +187,45 @@ def validate_frame(frame: pd.DataFrame, name: str = "data") -> RoutingTable:
         raise DataValidationError(f"{name}: column 'eval_name': missing value at {_row_label(frame, pos)}")
     frame["eval_name"] = frame["eval_name"].astype(str)
 
+    numeric = {}
     for model in models:
-        for col, low, high in ((model, 0.0, 1.0), (model + COST_SUFFIX, 0.0, np.inf)):
+        for col in (model, model + COST_SUFFIX):
             values = pd.to_numeric(frame[col], errors="coerce")
-            not_number = values.isna()
-            if not_number.any():
-                pos = int(np.flatnonzero(not_number.to_numpy())[0])
-                raw = frame[col].iloc[pos]
-                raise DataValidationError(f"{name}: column {col!r}: NaN or non-numeric value {raw!r} at {_row_label(frame, pos)}")
-            out = (values < low) | (values > high)
-            if out.any():
-                pos = int(np.flatnonzero(out.to_numpy())[0])
-                what = "quality outside [0, 1]" if high == 1.0 else "negative cost"
-                raise DataValidationError(f"{name}: column {col!r}: {what} ({values.iloc[pos]!r}) at {_row_label(frame, pos)}")
-            frame[col] = values.astype(np.float64)
+            # Text that is not a number is an error even with drop_incomplete; "nan"/"null" text
+            # (a CSV or JSON spelling of a missing cell) counts as missing.
+            raw = frame[col]
+            spelled_missing = raw.map(lambda v: isinstance(v, str) and v.strip().lower() in _MISSING_SPELLINGS)
+            bad_text = values.isna() & raw.notna() & ~spelled_missing
+            if bad_text.any():
+                pos = int(np.flatnonzero(bad_text.to_numpy())[0])
+                raise DataValidationError(
+                    f"{name}: column {col!r}: non-numeric value {_show(frame[col].iloc[pos])} at {_row_label(frame, pos)}"
+                )
+            numeric[col] = values.astype(np.float64)
+    if drop_incomplete:
+        complete = np.logical_and.reduce([v.notna().to_numpy() for v in numeric.values()])
+        if not complete.all():
+            log.warning("%s: dropping %d of %d rows with a missing score or cost", name, int((~complete).sum()), len(frame))
+            frame = frame[complete].reset_index(drop=True)
+            numeric = {c: v[complete].reset_index(drop=True) for c, v in numeric.items()}
+            if len(frame) == 0:
+                raise DataValidationError(f"{name}: no row has every score and cost")
+    for col, values in numeric.items():
+        is_cost = col.endswith(COST_SUFFIX)
+        arr = values.to_numpy()
+        not_finite = ~np.isfinite(arr)
+        if not_finite.any():
+            pos = int(np.flatnonzero(not_finite)[0])
+            hint = "" if drop_incomplete or np.isinf(arr[pos]) else " (drop_incomplete=True / --drop-incomplete drops such rows)"
+            raise DataValidationError(
+                f"{name}: column {col!r}: NaN or infinite value {_show(frame[col].iloc[pos])} at {_row_label(frame, pos)}{hint}"
+            )
+        out = arr < 0 if is_cost else (arr < 0) | (arr > 1)
+        if out.any():
+            pos = int(np.flatnonzero(out)[0])
+            what = "negative cost" if is_cost else "quality outside [0, 1]"
+            raise DataValidationError(f"{name}: column {col!r}: {what} ({float(arr[pos])!r}) at {_row_label(frame, pos)}")
+        frame[col] = arr
 
     if "split" in frame.columns:
         splits = frame["split"].astype(str)
