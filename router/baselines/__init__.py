@@ -1,0 +1,1 @@
+"""RouterBench's baseline routers (KNN, MLP, SVM) as ``Predictor``s built with scikit-learn."""
