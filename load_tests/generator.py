@@ -45,6 +45,10 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 ENDPOINTS = {"route": "/v1/route", "chat": "/v1/chat/completions"}
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+# The router's chat headers for λ and reward (serve_app.routing; repeated here so the generator
+# does not import the service).
+LAMBDA_HEADER = "x-router-lambda"
+REWARD_HEADER = "x-router-reward"
 
 
 class RemoteTargetError(ValueError):
@@ -200,19 +204,25 @@ class _Bodies:
             body: dict = {}
             if c.prompts_per_request == 1:
                 body["prompt"] = self._next_prompt()
-            else:
-                body["prompts"] = [self._next_prompt() for _ in range(c.prompts_per_request)]
+            else:  # /v1/route takes a list in the same field
+                body["prompt"] = [self._next_prompt() for _ in range(c.prompts_per_request)]
             if c.lam is not None:
                 body["lambda"] = c.lam
             if c.reward is not None:
                 body["reward"] = c.reward
             return body
-        body = {"model": c.chat_model, "messages": [{"role": "user", "content": self._next_prompt()}], "stream": c.stream}
-        if c.lam is not None:
-            body["lambda"] = c.lam
-        if c.reward is not None:
-            body["reward"] = c.reward
-        return body
+        # Chat bodies stay plain OpenAI; λ and reward travel in the router's headers (see ``headers``).
+        return {"model": c.chat_model, "messages": [{"role": "user", "content": self._next_prompt()}], "stream": c.stream}
+
+    def headers(self) -> dict[str, str]:
+        c = self.config
+        h: dict[str, str] = {}
+        if c.endpoint == "chat":
+            if c.lam is not None:
+                h[LAMBDA_HEADER] = repr(float(c.lam))
+            if c.reward is not None:
+                h[REWARD_HEADER] = c.reward
+        return h
 
 
 def _error_kind(exc: BaseException) -> str:
@@ -225,13 +235,13 @@ def _error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-async def _one(session, config: LoadConfig, body: dict, start: float, t0: float, records: list[Record]) -> None:
+async def _one(session, config: LoadConfig, body: dict, start: float, t0: float, records: list[Record], headers=None) -> None:
     """Send one request; append its record. ``start`` is the (scheduled) start, on ``time.perf_counter``."""
     import aiohttp
 
     status, model = "?", None
     try:
-        async with session.post(config.target, json=body, timeout=aiohttp.ClientTimeout(total=config.timeout_s)) as resp:
+        async with session.post(config.target, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=config.timeout_s)) as resp:
             await resp.read()  # the whole body, SSE streams included
             status = str(resp.status)
             model = resp.headers.get("x-router-model")
@@ -250,7 +260,7 @@ async def _closed_loop(session, config: LoadConfig, bodies: _Bodies, t0: float, 
         nonlocal issued
         while issued < config.max_requests and time.perf_counter() < deadline:
             issued += 1
-            await _one(session, config, bodies.next(), time.perf_counter(), t0, records)
+            await _one(session, config, bodies.next(), time.perf_counter(), t0, records, bodies.headers())
 
     await asyncio.gather(*(worker() for _ in range(config.concurrency)))
     return issued
@@ -273,7 +283,7 @@ async def _open_loop(session, config: LoadConfig, bodies: _Bodies, t0: float, re
         if len(tasks) >= config.max_in_flight:
             records.append(Record(start=next_at - t0, latency=0.0, status="client_overflow"))
             continue
-        task = asyncio.create_task(_one(session, config, bodies.next(), next_at, t0, records))
+        task = asyncio.create_task(_one(session, config, bodies.next(), next_at, t0, records, bodies.headers()))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
@@ -292,7 +302,7 @@ async def run_load_async(config: LoadConfig, prompts: Sequence[str] | None = Non
     async with aiohttp.ClientSession(connector=connector) as session:
         warm: list[Record] = []
         for _ in range(config.warmup_requests):
-            await _one(session, config, bodies.next(), time.perf_counter(), time.perf_counter(), warm)
+            await _one(session, config, bodies.next(), time.perf_counter(), time.perf_counter(), warm, bodies.headers())
         records: list[Record] = []
         t0 = time.perf_counter()
         if config.mode == "closed":

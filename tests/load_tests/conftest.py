@@ -22,6 +22,7 @@ class StubState:
     in_flight: int = 0
     max_in_flight: int = 0
     bodies: list[dict] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -42,6 +43,7 @@ class StubServer:
             s.in_flight += 1
             s.max_in_flight = max(s.max_in_flight, s.in_flight)
             s.bodies.append(body)
+            s.headers.append({k.lower(): v for k, v in request.headers.items()})
             status = s.statuses.pop(0) if s.statuses else 200
         try:
             await asyncio.sleep(s.hang_s or s.delay_s)

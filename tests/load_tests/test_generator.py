@@ -148,9 +148,12 @@ def test_chat_and_batched_route_bodies(stub_server, few_prompts):
     run_load(LoadConfig(url=stub_server.url, endpoint="chat", max_requests=2, lam=1.0, stream=True), few_prompts)
     run_load(LoadConfig(url=stub_server.url, endpoint="route", max_requests=2, prompts_per_request=8, reward="linear"), few_prompts)
     chat, _, batch, _ = stub_server.state.bodies
-    assert chat["model"] == "router" and chat["stream"] is True and chat["lambda"] == 1.0
+    assert chat["model"] == "router" and chat["stream"] is True
+    assert set(chat) == {"model", "messages", "stream"}  # a plain OpenAI body
+    assert float(stub_server.state.headers[0]["x-router-lambda"]) == 1.0
     assert chat["messages"][0]["role"] == "user"
-    assert len(batch["prompts"]) == 8 and batch["reward"] == "linear"
+    assert len(batch["prompt"]) == 8 and batch["reward"] == "linear" and batch["lambda"] == 0.5
+    assert "x-router-lambda" not in stub_server.state.headers[2]
 
 
 def test_sweep_and_plot(stub_server, few_prompts, tmp_path):
