@@ -57,4 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m router.cli.main` this module is __main__, a copy whose CliError is not the
+    # router.cli.main.CliError that subcommands raise: run the real module so errors stay one line.
+    from router.cli.main import main as _main
+
+    sys.exit(_main())
