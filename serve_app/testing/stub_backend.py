@@ -151,7 +151,8 @@ class StubBackend:
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve in the running loop; returns the bound port (``port=0`` picks a free one)."""
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
+        # Cancel a delayed handler when its client gives up (a timed-out router), as a real server would stop work.
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     stub = StubBackend(Behaviour(text=args.text, fail=_parse_fail(args.fail), delay_ms=_parse_delay(args.delay),
                                  default_delay_ms=args.delay_ms, chunk_delay_ms=args.chunk_delay_ms))
     print(f"{STUB_BANNER} on http://{args.host}:{args.port}/v1", flush=True)
-    web.run_app(stub.make_app(), host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(stub.make_app(), host=args.host, port=args.port, access_log=None, print=None, handler_cancellation=True)
     return 0
 
 

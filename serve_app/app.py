@@ -1,0 +1,60 @@
+"""``build_app``: the Serve application (Embedder -> Scorer, Dispatcher ingress) from validated args.
+
+    serve run deploy/serve_config.yaml              # args in the config file
+    serve run serve_app.app:build_app artifact_path=artifacts/router backends_file=deploy/backends.yaml
+
+The artifact is opened here, where the app is built, so a missing or corrupt artifact, or a
+backends file that names no pool model, fails ``serve run`` with a message instead of leaving
+replicas crash-looping.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ray.serve import Application
+
+from serve_app.config import AppArgs, load_backends
+
+log = logging.getLogger("ray.serve")
+
+TRAIN_HINT = "train one with `router train --data dcrouter --out artifacts/router` (or `make run`)"
+
+
+def read_pool(artifact_path: str) -> dict:
+    """The pool facts the dispatcher needs, from the artifact (models, cost scale, encoder name)."""
+    if not Path(artifact_path).exists():
+        raise ValueError(f"artifact_path {artifact_path!r} does not exist; {TRAIN_HINT}")
+    from router.model.artifact import load_artifact
+
+    artifact = load_artifact(artifact_path)
+    if artifact.needs_tokens:
+        # The model_queries variant also reads token features, which the Embedder does not produce.
+        raise ValueError(f"artifact {artifact_path!r} is a {artifact.config.variant!r} router that needs token "
+                         "features; the service serves sentence-embedding routers (variant prompt_queries)")
+    return {"models": tuple(artifact.models), "c_ref": float(artifact.c_ref), "encoder_name": str(artifact.encoder_name)}
+
+
+def build_app(args: dict[str, Any] | AppArgs) -> Application:
+    from serve_app.deployments import Dispatcher, Embedder, Scorer
+
+    cfg = args if isinstance(args, AppArgs) else AppArgs.model_validate(args)
+    pool = read_pool(cfg.artifact_path)
+    backends: list[dict] = []
+    if cfg.backends_file is not None:
+        listed = load_backends(cfg.backends_file).backends
+        backends = [b.model_dump() for b in listed if b.model in pool["models"]]
+        unknown = sorted(b.model for b in listed if b.model not in pool["models"])
+        if not backends:
+            raise ValueError(
+                f"backends_file {cfg.backends_file!r} names none of the pool models {list(pool['models'])}"
+            )
+        if unknown:
+            log.warning("backends for models outside the pool are ignored: %s", unknown)
+    embedder = Embedder.options(user_config=cfg.embedder_batching.model_dump()).bind(
+        pool["encoder_name"], cfg.encoder, cfg.embedder_threads
+    )
+    scorer = Scorer.options(user_config=cfg.scorer_batching.model_dump()).bind(cfg.artifact_path)
+    return Dispatcher.bind(embedder, scorer, pool, backends, cfg.model_dump())

@@ -1,0 +1,159 @@
+"""The three Serve deployments: Embedder -> Scorer, called by the Dispatcher (FastAPI ingress).
+
+Resource defaults here fit one 2-CPU machine at one replica each (0.5 + 0.25 + 0.25 CPU, see
+ray-on-this-machine notes: three deployments at num_cpus=1 never schedule on 2 CPUs);
+``deploy/serve_config.yaml`` sets the autoscaling of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Optional
+
+import numpy as np
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.config import AppArgs, BackendConfig, BatchingConfig
+from serve_app.metrics import RouterMetrics, batch_metrics
+
+log = logging.getLogger("ray.serve")
+
+
+def _split(array: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    return np.split(array, np.cumsum(sizes)[:-1]) if sizes else []
+
+
+def _device() -> str:
+    """CUDA when Ray gave this replica a GPU (``ray_actor_options.num_gpus``), else CPU."""
+    import ray
+
+    return "cuda" if ray.get_gpu_ids() else "cpu"
+
+
+class _Batched:
+    """``reconfigure`` for a deployment whose batched method is ``self._batched``: the live
+    ``user_config`` path for ``max_batch_size`` and ``batch_wait_timeout_s``."""
+
+    batching: BatchingConfig
+
+    def reconfigure(self, user_config: dict) -> None:
+        cfg = BatchingConfig.model_validate(user_config or {})
+        method = self._batched_method()
+        method.set_max_batch_size(cfg.max_batch_size)
+        method.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        self.batching = cfg
+        log.info("%s batching: %s", type(self).__name__, cfg)
+
+    def _batched_method(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+@serve.deployment(name="Embedder", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
+class Embedder(_Batched):
+    """Prompts -> embeddings, several requests per encoder call."""
+
+    def __init__(self, encoder_name: str, encoder_override: Optional[str] = None, num_threads: int = 2):
+        import torch
+
+        # Ray sets OMP_NUM_THREADS=1 in workers; the encoder is the CPU bottleneck.
+        torch.set_num_threads(num_threads)
+        from serve_app.encoders import build_encoder, max_tokens
+
+        self.device = _device()
+        self.encoder = build_encoder(encoder_name, encoder_override, device=self.device)
+        self.encoder.encode(["warm up"])  # load the model now, not on the first request
+        self.max_tokens = max_tokens(self.encoder)
+        self.batching = BatchingConfig()
+        self._size_hist, self._latency_hist = batch_metrics("embed")
+
+    def _batched_method(self):
+        return self.embed
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
+    async def embed(self, prompt_lists: list[list[str]]) -> list[np.ndarray]:
+        sizes = [len(p) for p in prompt_lists]
+        flat = [p for prompts in prompt_lists for p in prompts]
+        t0 = time.perf_counter()
+        # In a thread so requests keep queueing (and forming the next batch) while torch runs.
+        vectors = await asyncio.to_thread(self.encoder.encode, flat)
+        self._latency_hist.observe((time.perf_counter() - t0) * 1000.0)
+        self._size_hist.observe(len(flat))
+        return _split(np.asarray(vectors, dtype=np.float32), sizes)
+
+    def describe(self) -> dict:
+        return {
+            "encoder": self.encoder.name,
+            "device": self.device,
+            "max_tokens": self.max_tokens,
+            "batching": self.batching.model_dump(),
+        }
+
+
+@serve.deployment(name="Scorer", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
+class Scorer(_Batched):
+    """Embeddings -> predicted quality and cost for every pool model (the cross-attention artifact)."""
+
+    def __init__(self, artifact_path: str, num_threads: int = 1):
+        import torch
+
+        torch.set_num_threads(num_threads)
+        from router.model.artifact import load_artifact
+
+        self.artifact = load_artifact(artifact_path)
+        self.predictor = self.artifact.predictor
+        self.batching = BatchingConfig()
+        self._size_hist, self._latency_hist = batch_metrics("score")
+
+    def _batched_method(self):
+        return self.score
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def score(self, embeddings: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        sizes = [len(x) for x in embeddings]
+        t0 = time.perf_counter()
+        prediction = await asyncio.to_thread(self.predictor.predict, np.concatenate(embeddings, axis=0))
+        self._latency_hist.observe((time.perf_counter() - t0) * 1000.0)
+        self._size_hist.observe(sum(sizes))
+        return list(zip(_split(prediction.quality, sizes), _split(prediction.cost, sizes)))
+
+    def describe(self) -> dict:
+        return {"models": list(self.artifact.models), "batching": self.batching.model_dump()}
+
+
+@serve.deployment(name="Dispatcher", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=128)
+@serve.ingress()
+class Dispatcher:
+    """Ingress: parses requests, asks Embedder -> Scorer for predictions, applies the reward, forwards."""
+
+    def __init__(self, embedder: DeploymentHandle, scorer: DeploymentHandle, pool: dict, backends: list[dict], args: dict):
+        from router.predictor import Prediction
+        from serve_app.serving import PoolInfo, RouterService
+
+        self.embedder = embedder
+        self.scorer = scorer
+
+        async def predict(prompts: list[str]) -> Prediction:
+            # The embedder's response is handed to the scorer unresolved: the embeddings go
+            # replica-to-replica instead of through this one.
+            quality, cost = await self.scorer.score.remote(self.embedder.embed.remote(prompts))
+            return Prediction(quality=np.asarray(quality), cost=np.asarray(cost))
+
+        backend_cfgs = {b["model"]: BackendConfig.model_validate(b) for b in backends}
+        self.service = RouterService(
+            PoolInfo(**pool), backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create()
+        )
+
+    async def _health(self) -> dict:
+        embedder, scorer = await asyncio.gather(self.embedder.describe.remote(), self.scorer.describe.remote())
+        return {"embedder": embedder, "scorer": scorer}
+
+    def __serve_build_asgi_app__(self):
+        from serve_app.api import build_fastapi_app
+
+        return build_fastapi_app(self.service, self._health)
+
+    async def __del__(self):
+        await self.service.close()

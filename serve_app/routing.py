@@ -1,0 +1,236 @@
+"""The request logic of the service as plain functions (no Serve, no network): parsing and checking
+requests, resolving λ and the reward, flattening a chat into the text the router reads, and the
+fallback order. Every problem becomes a ``RequestError`` with a message for the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from pydantic import ValidationError
+
+from router.rewards import get_reward
+from serve_app.protocol import RequestError, RouteRequest
+
+ROUTER_MODEL = "router"
+# "router" or "router-<λ>", e.g. router-0.5, router-1e-3.
+_ROUTER_NAME = re.compile(r"^router(?:-(?P<lam>.+))?$")
+LAMBDA_HEADER = "x-router-lambda"
+REWARD_HEADER = "x-router-reward"
+# Body fields of /v1/chat/completions the router reads and removes before forwarding.
+LAMBDA_FIELD = "router_lambda"
+REWARD_FIELD = "router_reward"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_prompt_chars: int
+    max_prompts_per_request: int
+
+
+def parse_json_object(raw: bytes) -> dict:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    if not raw or not raw.strip():
+        raise RequestError(400, "request body is empty; send a JSON object")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, f"request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def check_lambda_value(value: Any, source: str) -> float:
+    """λ from any source as a finite float >= 0 (bools and non-numeric strings are refused)."""
+    if isinstance(value, bool):
+        raise RequestError(400, f"{source}: lambda must be a number, got {value!r}", param=source)
+    try:
+        lam = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(400, f"{source}: lambda must be a number, got {value!r}", param=source) from None
+    if not math.isfinite(lam) or lam < 0:
+        raise RequestError(400, f"{source}: lambda must be a finite number >= 0, got {value!r}", param=source)
+    return lam
+
+
+def check_reward(name: Any, source: str) -> str:
+    try:
+        return get_reward(str(name)).name
+    except ValueError as exc:
+        raise RequestError(400, f"{source}: {exc}", param=source) from None
+
+
+def check_prompts(prompts: Sequence[Any], limits: Limits, what: str = "prompt") -> list[str]:
+    """Non-empty strings, not too many, none longer than ``max_prompt_chars`` (413: we reject rather
+    than cut text the caller may think was read; below the limit the encoder reads the first
+    max-length tokens, as it did in training)."""
+    if len(prompts) == 0:
+        raise RequestError(400, f"{what} is an empty list; send at least one prompt", param=what)
+    if len(prompts) > limits.max_prompts_per_request:
+        raise RequestError(
+            413, f"{len(prompts)} prompts in one request; the limit is {limits.max_prompts_per_request}", param=what
+        )
+    out = []
+    for i, p in enumerate(prompts):
+        where = what if len(prompts) == 1 else f"{what}[{i}]"
+        if not isinstance(p, str):
+            raise RequestError(400, f"{where} must be a string, got {type(p).__name__}", param=what)
+        if not p.strip():
+            raise RequestError(400, f"{where} is empty", param=what)
+        if len(p) > limits.max_prompt_chars:
+            raise RequestError(
+                413, f"{where} has {len(p)} characters; the limit is {limits.max_prompt_chars}", param=what
+            )
+        out.append(p)
+    return out
+
+
+def _validation_message(exc: ValidationError) -> tuple[str, Optional[str]]:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    if err.get("type") == "missing":
+        return f"missing required field {loc!r}", loc
+    if err.get("type") == "extra_forbidden":
+        return f"unknown field {loc!r}", loc
+    return f"{loc}: {err.get('msg')}", loc or None
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    prompts: list[str]
+    lam: float
+    reward: str
+    override: Optional[str]
+
+
+def parse_route_request(raw: bytes, limits: Limits, default_lambda: float, default_reward: str, pool: Sequence[str]) -> RoutePlan:
+    body = parse_json_object(raw)
+    lam_raw = body.get("lambda")
+    try:
+        # λ is checked by hand below so that NaN/Infinity (accepted by Python's JSON) are refused clearly.
+        req = RouteRequest.model_validate({k: v for k, v in body.items() if k != "lambda"})
+    except ValidationError as exc:
+        message, param = _validation_message(exc)
+        if param and param.split(".")[0] == "prompt" and "prompt" in body:
+            message, param = "prompt must be a string or a list of strings", "prompt"
+        raise RequestError(400, message, param=param) from None
+    prompts = check_prompts([req.prompt] if isinstance(req.prompt, str) else req.prompt, limits)
+    lam = default_lambda if lam_raw is None else check_lambda_value(lam_raw, "lambda")
+    reward = default_reward if req.reward is None else check_reward(req.reward, "reward")
+    override = check_override(req.model, pool) if req.model is not None else None
+    return RoutePlan(prompts, lam, reward, override)
+
+
+def check_override(model: str, pool: Sequence[str]) -> str:
+    if model not in pool:
+        raise RequestError(400, f"unknown model {model!r}; the pool is {list(pool)}", param="model")
+    return model
+
+
+def parse_router_model_name(name: str) -> tuple[bool, Optional[float]]:
+    """(is the router pseudo-model, λ in the name if any): ``router`` -> (True, None),
+    ``router-0.5`` -> (True, 0.5), a pool model -> (False, None)."""
+    m = _ROUTER_NAME.match(name)
+    if not m:
+        return False, None
+    if m.group("lam") is None:
+        return True, None
+    return True, check_lambda_value(m.group("lam"), "model")
+
+
+def flatten_messages(messages: Any) -> str:
+    """The text the router reads for a chat: the user turns, in order, joined by blank lines.
+
+    Our choice (the paper routes single prompts): the router was trained on user prompts, so system
+    and assistant turns are left out; a chat without a user turn is routed on all its turns. Content
+    may be a string or OpenAI's list of parts, of which the text parts are read.
+    """
+    if not isinstance(messages, list) or not messages:
+        raise RequestError(400, "messages must be a non-empty list", param="messages")
+    texts: list[tuple[str, str]] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m:
+            raise RequestError(400, f"messages[{i}] must be an object with a role", param="messages")
+        content = m.get("content")
+        if content is None:
+            text = ""
+        elif isinstance(content, str):
+            text = content
+        elif isinstance(content, list):
+            parts = []
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+                elif isinstance(part, str):
+                    parts.append(part)
+            text = "\n".join(parts)
+        else:
+            raise RequestError(400, f"messages[{i}].content must be a string or a list of parts", param="messages")
+        texts.append((str(m["role"]), text))
+    user = [t for role, t in texts if role == "user" and t.strip()]
+    chosen = user or [t for _, t in texts if t.strip()]
+    if not chosen:
+        raise RequestError(400, "messages contain no text to route on", param="messages")
+    return "\n\n".join(chosen)
+
+
+@dataclass
+class ChatPlan:
+    """A checked chat request: what to route on, how, and the body to forward."""
+
+    text: str
+    lam: float
+    reward: str
+    override: Optional[str]
+    stream: bool
+    forward_body: dict = field(default_factory=dict)
+    lambda_source: str = "default"
+
+
+def parse_chat_request(
+    raw: bytes,
+    headers: Mapping[str, str],
+    limits: Limits,
+    default_lambda: float,
+    default_reward: str,
+    pool: Sequence[str],
+) -> ChatPlan:
+    """λ precedence: the ``x-router-lambda`` header, then the ``router_lambda`` body field, then a
+    ``router-<λ>`` model name, then the app default. ``model`` names the router (``router``,
+    ``router-<λ>``) or, as an explicit override, a pool model."""
+    body = parse_json_object(raw)
+    text = flatten_messages(body.get("messages"))
+    check_prompts([text], limits, what="messages")
+    model = body.get("model", ROUTER_MODEL)
+    if not isinstance(model, str) or not model:
+        raise RequestError(400, "model must be a non-empty string", param="model")
+    is_router, name_lam = parse_router_model_name(model)
+    override = None if is_router else check_override(model, pool)
+    header_lam = headers.get(LAMBDA_HEADER)
+    if header_lam is not None:
+        lam, source = check_lambda_value(header_lam, LAMBDA_HEADER), "header"
+    elif body.get(LAMBDA_FIELD) is not None:
+        lam, source = check_lambda_value(body[LAMBDA_FIELD], LAMBDA_FIELD), "body"
+    elif name_lam is not None:
+        lam, source = name_lam, "model"
+    else:
+        lam, source = default_lambda, "default"
+    reward_raw = headers.get(REWARD_HEADER) or body.get(REWARD_FIELD)
+    reward = default_reward if reward_raw is None else check_reward(reward_raw, REWARD_HEADER if headers.get(REWARD_HEADER) else REWARD_FIELD)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise RequestError(400, "stream must be true or false", param="stream")
+    forward = {k: v for k, v in body.items() if k not in (LAMBDA_FIELD, REWARD_FIELD)}
+    return ChatPlan(text, lam, reward, override, stream, forward, source)
+
+
+def fallback_order(reward: Mapping[str, float], cost: Mapping[str, float], available: Sequence[str]) -> list[str]:
+    """Models to try, best reward first (ties: cheaper first, as in ``router.rewards.decide``),
+    keeping only those with a configured backend."""
+    avail = set(available)
+    return sorted((m for m in reward if m in avail), key=lambda m: (-reward[m], cost[m], m))

@@ -1,0 +1,152 @@
+"""What the dispatcher does per request, independent of Serve: route prompts, answer chats through
+the chosen backend with fallback, list models. The predictor is injected as an async function
+(prompts -> ``Prediction``), which is the Embedder -> Scorer chain under Serve and a local model in
+unit tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Mapping, Optional, Sequence
+
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from router.decision import Decision, decide_batch
+from router.predictor import Prediction
+from serve_app.backends import BackendClient, BackendError, relay_sse
+from serve_app.config import AppArgs, BackendConfig
+from serve_app.metrics import RouterMetrics
+from serve_app.protocol import ModelCard, ModelList, ModelScore, RequestError, RouteDecision, RouteResponse
+from serve_app.routing import ROUTER_MODEL, ChatPlan, Limits, fallback_order, parse_chat_request, parse_route_request
+
+PredictFn = Callable[[list[str]], Awaitable[Prediction]]
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """What the dispatcher needs to know about the artifact (read once where the app is built)."""
+
+    models: tuple[str, ...]
+    c_ref: float
+    encoder_name: str
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class RouterService:
+    def __init__(
+        self,
+        pool: PoolInfo,
+        backends: Mapping[str, BackendConfig],
+        args: AppArgs,
+        predict: PredictFn,
+        metrics: Optional[RouterMetrics] = None,
+    ):
+        self.pool = pool
+        # Only backends of pool models can be chosen; others in the file are ignored (listed in /v1/models as absent).
+        self.backends = {m: b for m, b in backends.items() if m in pool.models}
+        self.args = args
+        self.limits = Limits(args.max_prompt_chars, args.max_prompts_per_request)
+        self.predict = predict
+        self.metrics = metrics or RouterMetrics.noop()
+        self.client = BackendClient(args.backend_timeout_s)
+        self.metrics.pool_size.set(len(self.backends))
+
+    async def _decide(self, prompts: list[str], lam: float, reward: str, endpoint: str) -> list[Decision]:
+        t0 = time.perf_counter()
+        prediction = await self.predict(prompts)
+        self.metrics.latency.observe(_ms(t0), tags={"stage": "predict", "endpoint": endpoint})
+        t1 = time.perf_counter()
+        decisions = decide_batch(prediction, self.pool.models, lam, reward, self.pool.c_ref)
+        self.metrics.latency.observe(_ms(t1), tags={"stage": "decide", "endpoint": endpoint})
+        return decisions
+
+    def _count_decision(self, model: str, predicted_cost: float, endpoint: str) -> None:
+        self.metrics.decisions.inc(1, tags={"model": model, "endpoint": endpoint})
+        self.metrics.predicted_cost.inc(max(predicted_cost, 0.0), tags={"model": model})
+
+    # -- /v1/route ------------------------------------------------------------------------------
+    async def route(self, raw: bytes) -> RouteResponse:
+        plan = parse_route_request(raw, self.limits, self.args.default_lambda, self.args.default_reward, self.pool.models)
+        decisions = await self._decide(plan.prompts, plan.lam, plan.reward, "route")
+        out = []
+        for d in decisions:
+            chosen = plan.override or d.model
+            self._count_decision(chosen, d.cost[chosen], "route")
+            scores = {m: ModelScore(quality=d.quality[m], cost=d.cost[m], reward=d.reward[m]) for m in self.pool.models}
+            out.append(RouteDecision(model=chosen, best_model=d.model, overridden=plan.override is not None, scores=scores))
+        return RouteResponse(lam=plan.lam, reward_type=plan.reward, decisions=out)
+
+    # -- /v1/chat/completions -------------------------------------------------------------------
+    def candidates(self, plan: ChatPlan, decision: Decision) -> list[str]:
+        """Backends to try in order: the override alone, else pool models by reward (see ``fallback_order``)."""
+        if plan.override is not None:
+            if plan.override not in self.backends:
+                raise RequestError(400, f"model {plan.override!r} has no backend configured", param="model")
+            return [plan.override]
+        order = fallback_order(decision.reward, decision.cost, list(self.backends))
+        return order[: self.args.max_attempts]
+
+    async def chat(self, raw: bytes, headers: Mapping[str, str]) -> Response:
+        t0 = time.perf_counter()
+        plan = parse_chat_request(raw, headers, self.limits, self.args.default_lambda, self.args.default_reward, self.pool.models)
+        if not self.backends:
+            raise RequestError(503, "no backends are configured for this router (start it with a backends_file)")
+        (decision,) = await self._decide([plan.text], plan.lam, plan.reward, "chat")
+        order = self.candidates(plan, decision)
+        failures: list[BackendError] = []
+        for model in order:
+            backend = self.backends[model]
+            t_b = time.perf_counter()
+            try:
+                if plan.stream:
+                    upstream = await self.client.open_stream(backend, plan.forward_body)
+                else:
+                    answer = await self.client.complete(backend, plan.forward_body)
+            except BackendError as exc:
+                failures.append(exc)
+                self.metrics.fallbacks.inc(1, tags={"model": model, "reason": exc.reason})
+                continue
+            self.metrics.latency.observe(_ms(t_b), tags={"stage": "backend", "endpoint": "chat"})
+            self._count_decision(model, decision.cost[model], "chat")
+            out_headers = self._headers(model, decision, plan, failures)
+            self.metrics.latency.observe(_ms(t0), tags={"stage": "total", "endpoint": "chat"})
+            if plan.stream:
+                return StreamingResponse(relay_sse(upstream, model), media_type="text/event-stream", headers=out_headers)
+            if isinstance(answer, dict):
+                answer["model"] = model
+                self._observe_cost(backend, answer)
+            return JSONResponse(answer, headers=out_headers)
+        tried = ", ".join(f"{f.model} ({f.reason})" for f in failures)
+        raise RequestError(502, f"every backend tried failed: {tried}", type="upstream_error")
+
+    def _headers(self, model: str, decision: Decision, plan: ChatPlan, failures: Sequence[BackendError]) -> dict:
+        h = {
+            "x-router-model": model,
+            "x-router-best-model": decision.model,
+            "x-router-lambda": repr(plan.lam),
+            "x-router-reward": plan.reward,
+        }
+        if failures:
+            h["x-router-fallbacks"] = ",".join(f"{f.model}={f.reason}" for f in failures)
+        return h
+
+    def _observe_cost(self, backend: BackendConfig, answer: dict) -> None:
+        usage = answer.get("usage") or {}
+        try:
+            cost = backend.observed_cost(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+        except (TypeError, ValueError):
+            return
+        self.metrics.observed_cost.inc(cost, tags={"model": backend.model})
+
+    # -- /v1/models -----------------------------------------------------------------------------
+    def models(self) -> ModelList:
+        cards = [ModelCard(id=ROUTER_MODEL, routable=True, has_backend=bool(self.backends))]
+        cards += [ModelCard(id=m, routable=False, has_backend=m in self.backends) for m in self.pool.models]
+        return ModelList(data=cards)
+
+    async def close(self) -> None:
+        await self.client.close()
