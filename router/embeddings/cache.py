@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -33,40 +34,79 @@ def text_key(text: str) -> str:
 
 
 class EmbeddingCache:
-    """Persistent map text -> vector for one encoder."""
+    """Persistent map text -> vector for one encoder.
+
+    Safe to share between threads (one lock around the connection) and between processes and
+    instances (SQLite WAL with a busy timeout). Picklable: a copy reopens the same file.
+    """
 
     def __init__(self, encoder_name: str, cache_dir: str | Path | None = None):
         self.encoder_name = encoder_name
         directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_name)
         self.path = directory / f"{slug}.sqlite"
+        self._lock = threading.Lock()
+        self._open()
+        owner = self._owner()
+        if owner is not None and owner != encoder_name:
+            # Two names that slug alike ("a:b", "a/b") must never share vectors: the later one gets
+            # a file named by a hash of its full name.
+            self._conn.close()
+            digest = hashlib.sha256(encoder_name.encode("utf-8")).hexdigest()[:12]
+            self.path = directory / f"{slug}-{digest}.sqlite"
+            self._open()
+
+    def _open(self) -> None:
         self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
-        self._conn.commit()
+        with self._lock, self._conn:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+            # Which encoder owns the file (files made before this table existed are claimed by the
+            # first encoder that opens them, which is the one their name was made from).
+            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('encoder', ?)", (self.encoder_name,))
+
+    def _owner(self) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'encoder'").fetchone()
+        return row[0] if row else None
 
     def get_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached vectors by key for those of ``texts`` that are cached."""
         keys = list({text_key(t) for t in texts})
         found: dict[str, np.ndarray] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for key, blob in self._conn.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in self._conn.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> None:
         rows = [(text_key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vectors)]
-        with self._conn:
+        with self._lock, self._conn:
             self._conn.executemany("INSERT OR REPLACE INTO emb (key, vec) VALUES (?, ?)", rows)
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_conn"], state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._open()
 
 
 @dataclass
