@@ -62,8 +62,11 @@ def format_info(info: dict) -> str:
             f"{m:<{width}}  {s['mean_quality']:>7.4f}  {s['mean_cost']:>13.3e}  {s['total_cost']:>12.4f}  {s['oracle_share']:>11.1%}"
         )
     o = info["oracle"]
-    lines.append(f"{'oracle':<{width}}  {o['quality']:>7.4f}  {o['mean_cost']:>13.3e}  {o['total_cost']:>12.4f}  {'':>12}")
-    lines.append(f"(oracle: per prompt the cheapest of the best-scoring models; no model, cost 0, on the {o['unanswerable']:.1%} no model scores above 0)")
+    lines.append(f"{'oracle':<{width}}  {o['quality']:>7.4f}  {o['mean_cost']:>13.3e}  {o['total_cost']:>12.4f}")
+    lines.append(
+        f"(oracle: per prompt the cheapest of the best-scoring models; on the {o['unanswerable']:.1%} "
+        "of prompts where no model scores above 0 it routes nowhere and costs 0)"
+    )
     lines += ["", "domain counts:"]
     dwidth = max(len(d) for d in info["domains"])
     lines += [f"  {d:<{dwidth}}  {c:>6,}" for d, c in info["domains"].items()]
