@@ -1,0 +1,76 @@
+"""``router eval`` end to end on a small fixture file with the model-free hashing encoder."""
+
+import json
+
+import pytest
+
+from router.cli.main import main
+from router.data.synthetic import make_synthetic_frame
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    path = tmp_path / "syn.parquet"
+    make_synthetic_frame(n=120, seed=1).to_parquet(path)
+    return path
+
+
+def test_eval_end_to_end(data_file, tmp_path, cache_dir, capsys):
+    out = tmp_path / "out"
+    rc = main(["eval", "--data", str(data_file), "--routers", "knn,svm", "--out", str(out), "--encoder", "hash:64", "--split", "routerbench"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "zero_router", "oracle", "single_models"}
+    assert res["n_train"] + res["n_test"] == 120
+    assert list(res["routers"]) == ["knn_k5", "knn_k10", "knn_k40", "svm"]
+    assert all(len(r["points"]) == 32 for r in res["routers"].values())
+    assert (out / "cost_quality.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    for name in ["knn_k40", "svm", "zero router", "oracle", "small", "medium", "large"]:
+        assert name in printed
+
+
+def test_eval_with_train_data_and_grid(data_file, tmp_path, cache_dir):
+    other = tmp_path / "train.csv"
+    make_synthetic_frame(n=60, seed=2).to_csv(other, index=False)
+    out = tmp_path / "out"
+    rc = main(["eval", "--data", str(data_file), "--train-data", str(other), "--routers", "knn", "--out", str(out),
+               "--encoder", "hash:32", "--grid", "0,0.01,1e9"])  # fmt: skip
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert (res["n_train"], res["n_test"]) == (60, 120)
+    assert [p[2] for p in res["routers"]["knn_k5"]["points"]] == [0.0, 0.01, 1e9]
+
+
+def test_eval_cross_domain(data_file, tmp_path, cache_dir, capsys):
+    out = tmp_path / "cd"
+    assert main(["eval", "--data", str(data_file), "--routers", "knn", "--out", str(out), "--encoder", "hash:64", "--cross-domain"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert set(summary["cross_domain"]["domains"]) == {"chat", "code", "math"}
+    assert set(summary["cross_domain"]["mean"]["routers"]) == {"knn_k5", "knn_k10", "knn_k40"}
+    for d in ("chat", "code", "math"):
+        assert (out / d / "results.json").exists() and (out / d / "cost_quality.png").exists()
+    assert "held-out domains" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--routers", "knn,nope"], "unknown router 'nope'"),
+        (["--grid", "1,abc"], "--grid"),
+        (["--grid", "-1"], "--grid"),
+        (["--encoder", "hash:x"], "hash:<dim>"),
+        (["--train-data", "x.csv", "--cross-domain"], "exclude each other"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(data_file, tmp_path, cache_dir, capsys, extra, message):
+    rc = main(["eval", "--data", str(data_file), "--out", str(tmp_path / "o"), "--encoder", "hash:16", *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_missing_data_file_exits_2(tmp_path, capsys):
+    rc = main(["eval", "--data", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "no such data file" in err and len(err.splitlines()) == 1

@@ -1,0 +1,142 @@
+"""The evaluation runner: schema, reference points on a tiny table, c_ref, fitted entries, output."""
+
+import json
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from router.data.splits import routerbench_split
+from router.data.table import DataValidationError, validate_frame
+from router.evaluation import runner
+from router.evaluation.metrics import aiq_paper, ndch
+from router.predictor import Prediction, Predictor
+from router.registry import FAMILIES, BuildContext, RouterEntry
+
+ROUTER_KEYS = {"aiq", "aiq_routerbench", "max_quality", "cost_at_max_quality", "points"}
+
+
+class FixedPredictor(Predictor):
+    """Predicts the given quality table for every prompt (the rows of X are ignored)."""
+
+    def __init__(self, quality, models):
+        self.quality = np.asarray(quality, dtype=float)
+        self.models = tuple(models)
+
+    def fit(self, X, quality, cost, models):
+        raise AssertionError("a fitted entry must not be fitted again")
+
+    def predict(self, X):
+        n = len(X)
+        return Prediction(quality=self.quality[:n].copy(), cost=np.tile([1.0, 10.0], (n, 1)))
+
+
+@pytest.fixture
+def tiny_tables():
+    # Two models: "cheap" is right on prompts 0 and 2, "big" on all but 3. Costs 1 and 10.
+    frame = pd.DataFrame(
+        {
+            "sample_id": [f"s{i}" for i in range(4)],
+            "prompt": ["alpha beta", "gamma delta", "alpha gamma", "delta beta"],
+            "eval_name": ["a", "a", "b", "b"],
+            "cheap": [1.0, 0.0, 1.0, 0.0],
+            "cheap|total_cost": [1.0, 1.0, 1.0, 1.0],
+            "big": [1.0, 1.0, 1.0, 0.0],
+            "big|total_cost": [10.0, 10.0, 10.0, 10.0],
+        }
+    )
+    table = validate_frame(frame, "tiny")
+    return table, table
+
+
+def test_cost_scale_is_the_mean_cost_per_prompt_over_the_pool():
+    assert runner.cost_scale(np.array([[1.0, 3.0], [1.0, 3.0]])) == 2.0
+    assert runner.cost_scale(np.zeros((2, 2))) == 1.0
+
+
+def test_reference_points_on_a_tiny_table(tiny_tables, hashing_encoder, monkeypatch):
+    train, test = tiny_tables
+    # A router that predicts the truth, registered as a fitted family for this test only.
+    truth = FixedPredictor(test.quality, test.models)
+    monkeypatch.setitem(FAMILIES, "truth", "tests_truth:build")
+    mod = types.ModuleType("tests_truth")
+    mod.build = lambda ctx: [RouterEntry(truth, {"truth_rb": "routerbench"}, fitted=True)]
+    monkeypatch.setitem(sys.modules, "tests_truth", mod)
+
+    res = runner.evaluate(train, test, ["truth"], hashing_encoder, BuildContext(), grid=[0.0, 5.0, 20.0])
+    assert res["models"] == ["cheap", "big"]
+    assert res["single_models"] == {"cheap": {"quality": 0.5, "cost": 4.0}, "big": {"quality": 0.75, "cost": 40.0}}
+    # Oracle: cheap, big, cheap, none -> quality 3/4, cost 1 + 10 + 1 + 0.
+    assert res["oracle"] == {"quality": 0.75, "cost": 12.0}
+    # Zero router: the hull of (4, .5) and (40, .75); AIQ (a) is the mean height .625.
+    assert res["zero_router"]["points"] == [[4.0, 0.5], [40.0, 0.75]]
+    assert res["zero_router"]["aiq"] == pytest.approx(0.625)
+    # The router: λ=0 and 5 -> cheap everywhere (4, .5); λ=20 -> cheap, big, cheap, cheap (13, .75).
+    r = res["routers"]["truth_rb"]
+    assert r["points"] == [[4.0, 0.5, 0.0], [4.0, 0.5, 5.0], [13.0, 0.75, 20.0]]
+    assert r["aiq"] == pytest.approx(0.625)
+    assert (r["max_quality"], r["cost_at_max_quality"]) == (0.75, 13.0)
+    # RouterBench's form with the common c_max = 40 (the zero router's): router (4..13 at
+    # .5->.75, then flat .75 to 40) = (9 * .625 + 27 * .75) / 40; zero = 36 * .625 / 40.
+    assert r["aiq_routerbench"] == pytest.approx((9 * 0.625 + 27 * 0.75) / 40)
+    assert res["zero_router"]["aiq_routerbench"] == pytest.approx(36 * 0.625 / 40)
+
+
+def test_schema_on_the_synthetic_table(synthetic_table, hashing_encoder, tmp_path):
+    train, test = routerbench_split(synthetic_table)
+    res = runner.evaluate(train, test, ["knn", "svm"], hashing_encoder, BuildContext(seed=1))
+    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "zero_router", "oracle", "single_models"}
+    assert (res["n_train"], res["n_test"]) == (len(train), len(test))
+    assert list(res["routers"]) == ["knn_k5", "knn_k10", "knn_k40", "svm"]
+    for r in res["routers"].values():
+        assert set(r) == ROUTER_KEYS
+        assert len(r["points"]) == 32 and all(len(p) == 3 for p in r["points"])
+        assert r["aiq"] == pytest.approx(aiq_paper(ndch(np.array(r["points"])[:, :2])))
+        assert 0 <= r["aiq_routerbench"] <= r["max_quality"] <= res["oracle"]["quality"] + 1e-12
+    assert set(res["zero_router"]) == {"aiq", "aiq_routerbench", "points"}
+    assert set(res["single_models"]) == set(synthetic_table.models)
+    # The embedding cache was filled once: a second run embeds nothing.
+    before = hashing_encoder.stats.encoded
+    runner.evaluate(train, test, ["knn"], hashing_encoder)
+    assert hashing_encoder.stats.encoded == before
+    path = runner.write_results(res, tmp_path / "out")
+    assert json.loads(path.read_text()) == json.loads(json.dumps(res))
+    assert (tmp_path / "out" / "cost_quality.png").stat().st_size > 1000
+
+
+def test_a_grid_per_reward(synthetic_table, hashing_encoder):
+    train, test = routerbench_split(synthetic_table)
+    res = runner.evaluate(train, test, ["svm"], hashing_encoder, grid={"routerbench": [0.0, 1e9]})
+    assert [p[2] for p in res["routers"]["svm"]["points"]] == [0.0, 1e9]
+
+
+def test_pools_must_match(synthetic_table, hashing_encoder):
+    train, test = routerbench_split(synthetic_table)
+    with pytest.raises(DataValidationError, match="pools differ"):
+        runner.evaluate(train, test.with_models(["small", "large"]), ["knn"], hashing_encoder)
+    with pytest.raises(ValueError, match="unknown router"):
+        runner.evaluate(train, test, ["nope"], hashing_encoder)
+
+
+def test_cross_domain_summary(synthetic_table, hashing_encoder, tmp_path):
+    summary, per_domain = runner.evaluate_cross_domain(synthetic_table, ["knn"], hashing_encoder, dataset="syn")
+    assert list(per_domain) == ["chat", "code", "math"]
+    cd = summary["cross_domain"]
+    assert set(cd) == {"domains", "mean"}
+    assert set(cd["domains"]["math"]) == {"n_train", "n_test", "routers", "zero_router", "oracle"}
+    for key in ("aiq", "aiq_routerbench", "max_quality", "cost_at_max_quality"):
+        assert cd["mean"]["routers"]["knn_k10"][key] == pytest.approx(
+            np.mean([per_domain[d]["routers"]["knn_k10"][key] for d in per_domain])
+        )
+    assert cd["mean"]["oracle"]["quality"] == pytest.approx(np.mean([per_domain[d]["oracle"]["quality"] for d in per_domain]))
+    runner.write_cross_domain(summary, per_domain, tmp_path / "cd")
+    assert (tmp_path / "cd" / "math" / "results.json").exists()
+    assert (tmp_path / "cd" / "math" / "cost_quality.png").exists()
+    assert "cross_domain" in json.loads((tmp_path / "cd" / "results.json").read_text())
+
+
+def test_domain_dirnames_are_safe():
+    assert runner.domain_dirname("mmlu/high school") == "mmlu_high_school"
+    assert runner.domain_dirname("grade-school-math") == "grade-school-math"
