@@ -127,11 +127,13 @@ class Record:
     latency: float  # seconds, from (scheduled) start to the last byte or the error
     status: str  # "200", "503", ... or an exception kind: "timeout", "connection", "client_overflow"
     model: str | None = None  # the model the service chose (x-router-model header), when given
+    fallbacks: str | None = None  # x-router-fallbacks: backends that failed before the one that answered
 
 
 @dataclass
 class LoadResult:
     config: dict
+    started_at: float  # wall clock (time.time()) when measuring began; record starts are relative to it
     elapsed_s: float
     sent: int
     ok: int
@@ -142,6 +144,7 @@ class LoadResult:
     latency_ms: dict[str, float | None]  # over successful requests
     latency_all_ms: dict[str, float | None]  # over all answered requests, errors included
     models: dict[str, int] = field(default_factory=dict)
+    fallbacks: int = 0  # successful answers that needed a fallback backend
     records: list[dict] | None = None
 
     def to_dict(self) -> dict:
@@ -239,17 +242,18 @@ async def _one(session, config: LoadConfig, body: dict, start: float, t0: float,
     """Send one request; append its record. ``start`` is the (scheduled) start, on ``time.perf_counter``."""
     import aiohttp
 
-    status, model = "?", None
+    status, model, fallbacks = "?", None, None
     try:
         async with session.post(config.target, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=config.timeout_s)) as resp:
             await resp.read()  # the whole body, SSE streams included
             status = str(resp.status)
             model = resp.headers.get("x-router-model")
+            fallbacks = resp.headers.get("x-router-fallbacks")
     except BaseException as exc:  # noqa: BLE001 - every failure is a data point, not a crash
         if isinstance(exc, asyncio.CancelledError):
             raise
         status = _error_kind(exc)
-    records.append(Record(start=start - t0, latency=time.perf_counter() - start, status=status, model=model))
+    records.append(Record(start=start - t0, latency=time.perf_counter() - start, status=status, model=model, fallbacks=fallbacks))
 
 
 async def _closed_loop(session, config: LoadConfig, bodies: _Bodies, t0: float, records: list[Record]) -> int:
@@ -304,16 +308,17 @@ async def run_load_async(config: LoadConfig, prompts: Sequence[str] | None = Non
         for _ in range(config.warmup_requests):
             await _one(session, config, bodies.next(), time.perf_counter(), time.perf_counter(), warm, bodies.headers())
         records: list[Record] = []
+        started_at = time.time()
         t0 = time.perf_counter()
         if config.mode == "closed":
             sent = await _closed_loop(session, config, bodies, t0, records)
         else:
             sent = await _open_loop(session, config, bodies, t0, records)
         elapsed = time.perf_counter() - t0
-    return summarize(config, records, sent, elapsed)
+    return summarize(config, records, sent, elapsed, started_at)
 
 
-def summarize(config: LoadConfig, records: Sequence[Record], sent: int, elapsed: float) -> LoadResult:
+def summarize(config: LoadConfig, records: Sequence[Record], sent: int, elapsed: float, started_at: float = 0.0) -> LoadResult:
     ok = [r for r in records if r.status.startswith("2")]
     errors: dict[str, int] = {}
     for r in records:
@@ -327,6 +332,7 @@ def summarize(config: LoadConfig, records: Sequence[Record], sent: int, elapsed:
     thr = len(ok) / elapsed if elapsed > 0 else 0.0
     return LoadResult(
         config=config.model_dump(),
+        started_at=started_at,
         elapsed_s=elapsed,
         sent=sent,
         ok=len(ok),
@@ -337,6 +343,7 @@ def summarize(config: LoadConfig, records: Sequence[Record], sent: int, elapsed:
         latency_ms=latency_summary([r.latency for r in ok]),
         latency_all_ms=latency_summary(answered),
         models=models,
+        fallbacks=sum(1 for r in ok if r.fallbacks),
         records=[asdict(r) for r in sorted(records, key=lambda r: r.start)] if config.keep_records else None,
     )
 
