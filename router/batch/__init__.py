@@ -1,0 +1,1 @@
+"""Batch routing of request logs with Ray Data (``router route-logs``)."""

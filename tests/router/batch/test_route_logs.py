@@ -1,0 +1,108 @@
+"""route-logs end to end on tiny logs: every input row is either routed (once per λ) or in the
+quarantine with its reason; both prompt formats; JSONL and Parquet; refusal of a used --out."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from router.batch.pipeline import RouteLogsConfig, route_logs
+
+pytestmark = pytest.mark.ray
+
+
+def _quarantine(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def test_jsonl_with_broken_rows_and_several_lambdas(ray_session, tiny_artifact, log_jsonl, tmp_path):
+    out = tmp_path / "out"
+    lams = [0.0, 1.0, 100.0]
+    summary = route_logs(RouteLogsConfig(artifact=tiny_artifact, input=str(log_jsonl), out=str(out), lambdas=lams,
+                                         cache_dir=str(tmp_path / "cache")))  # fmt: skip
+    assert summary["rows_read"] == 10
+    assert summary["rows_routed"] == 5 and summary["rows_quarantined"] == 5
+    decisions = pd.read_parquet(out / "decisions")
+    assert len(decisions) == 5 * len(lams) == summary["rows_written"]
+    assert sorted(decisions["lambda"].unique()) == lams
+    assert set(decisions["id"]) == {"r0", "r1", "r2", "r3", "a.jsonl:5"}
+    models = summary["models"]
+    for m in models:
+        assert decisions[f"quality[{m}]"].between(0, 1).all() and (decisions[f"cost[{m}]"] >= 0).all()
+    # the chosen model's columns are that model's predictions
+    for _, row in decisions.iterrows():
+        assert row["quality"] == pytest.approx(row[f"quality[{row['model']}]"])
+        assert row["cost"] == pytest.approx(row[f"cost[{row['model']}]"])
+    # a larger λ never picks a more expensive model for the same prompt (linear reward)
+    by = decisions.pivot(index="id", columns="lambda", values="cost")
+    assert (by[100.0] <= by[0.0] + 1e-12).all()
+    reasons = {q["line"]: q["reason"] for q in _quarantine(out / "quarantine.jsonl")}
+    assert sorted(reasons) == [6, 7, 8, 9, 10]
+    assert reasons[6].startswith("not JSON")
+    assert "no prompt field" in reasons[7]
+    assert "empty" in reasons[8]
+    assert "int" in reasons[9]
+    assert "not an object" in reasons[10]
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["rows_quarantined"] == 5
+    first = saved["per_lambda"][0]
+    assert sum(first["share"].values()) == pytest.approx(1.0)
+    assert first["predicted_total_cost"] == pytest.approx(decisions[decisions["lambda"] == 0.0]["cost"].sum())
+
+
+def test_parquet_messages_and_glob_over_mixed_formats(ray_session, tiny_artifact, log_messages_parquet, tmp_path):
+    out = tmp_path / "out"
+    quarantine = tmp_path / "bad" / "q.jsonl"
+    summary = route_logs(RouteLogsConfig(artifact=tiny_artifact, input=str(log_messages_parquet.parent / "*.parquet"),
+                                         out=str(out), prompt_field="messages", id_field="request_id",
+                                         lambdas=[0.5, 5.0], reward="exponential", quarantine=str(quarantine),
+                                         cache_dir=str(tmp_path / "cache")))  # fmt: skip
+    assert (summary["rows_routed"], summary["rows_quarantined"]) == (3, 2)
+    decisions = pd.read_parquet(out / "decisions")
+    assert len(decisions) == 6 and set(decisions["id"]) == {"m0", "m1", "m2"}
+    assert set(decisions["reward_type"]) == {"exponential"}
+    reasons = sorted(q["reason"] for q in _quarantine(quarantine))
+    assert reasons == ["messages has no user message", "no id field 'request_id'"]
+
+
+def test_messages_route_like_their_last_user_turn(ray_session, tiny_artifact, tmp_path):
+    """A conversation is routed exactly like the plain text of its last user message."""
+    text = "code question: python function with a bug in the loop"
+    rows = [
+        {"id": "plain", "prompt": text},
+        {"id": "chat", "prompt": [{"role": "system", "content": "x"}, {"role": "user", "content": [{"type": "text", "text": text}]}]},
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows))
+    route_logs(RouteLogsConfig(artifact=tiny_artifact, input=str(src), out=str(tmp_path / "out"), cache_dir=str(tmp_path / "c")))
+    d = pd.read_parquet(tmp_path / "out" / "decisions").set_index("id")
+    assert d.loc["plain", "model"] == d.loc["chat", "model"]
+    assert d.loc["plain", "reward"] == pytest.approx(d.loc["chat", "reward"])
+
+
+def test_refuses_non_empty_out_unless_overwrite(tmp_path):
+    """write_parquet appends to a folder: a used --out is refused, or emptied with overwrite."""
+    from router.batch.pipeline import prepare_output
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.parquet").write_text("x")
+    with pytest.raises(ValueError, match="not empty"):
+        prepare_output(str(out), overwrite=False)
+    assert (out / "old.parquet").exists()
+    prepare_output(str(out), overwrite=True)
+    assert out.is_dir() and not any(out.iterdir())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        prepare_output(str(tmp_path / "file"), overwrite=True)
+    fs, path = prepare_output(str(tmp_path / "new" / "deeper"), overwrite=False)
+    assert (tmp_path / "new" / "deeper").is_dir()
+
+
+def test_bad_options_are_named():
+    with pytest.raises(ValueError, match="lambda"):
+        RouteLogsConfig(artifact="a", input="i", out="o", lambdas=[-1.0])
+    with pytest.raises(ValueError, match="reward"):
+        RouteLogsConfig(artifact="a", input="i", out="o", reward="nope")
