@@ -194,8 +194,9 @@ def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: boo
             # Text that is not a number is an error even with drop_incomplete; "nan"/"null" text
             # (a CSV or JSON spelling of a missing cell) counts as missing.
             raw = frame[col]
-            spelled_missing = raw.map(lambda v: isinstance(v, str) and v.strip().lower() in _MISSING_SPELLINGS)
-            bad_text = values.isna() & raw.notna() & ~spelled_missing
+            bad_text = values.isna() & raw.notna()
+            if bad_text.any():  # only the few unparsed cells are looked at, not the whole column
+                bad_text &= ~raw.map(lambda v: isinstance(v, str) and v.strip().lower() in _MISSING_SPELLINGS)
             if bad_text.any():
                 pos = int(np.flatnonzero(bad_text.to_numpy())[0])
                 raise DataValidationError(

@@ -149,3 +149,9 @@ def test_pin_table():
         "784021482c3f320c6619ed4b3bb3b41a21424fcb/routerbench_0shot.pkl"
     )
     assert ROUTERBENCH_PINS[5].sha256 is None  # not known to this project: refused unless allowed
+
+
+def test_progress_bar_goes_to_stderr(hub, tmp_path, capsys):
+    fetch_routerbench(tmp_path / "d", endpoint=hub["endpoint"], pins={0: hub["pin"]}, progress=True)
+    captured = capsys.readouterr()
+    assert NAME in captured.err and captured.out == ""

@@ -169,3 +169,11 @@ def test_multi_turn_prompt_lists_become_one_text(frame):
     frame["prompt"] = frame["prompt"].astype(object)
     frame.at[0, "prompt"] = ["first turn", "second turn"]
     assert validate_frame(frame).prompts[0] == "first turn\n\nsecond turn"
+
+
+def test_text_spellings_of_missing_count_as_nan(frame):
+    frame["cheap"] = frame["cheap"].astype(object)
+    frame.loc[1, "cheap"] = "NaN"
+    with pytest.raises(DataValidationError, match=r"column 'cheap': NaN or infinite value 'NaN' at row 1"):
+        validate_frame(frame)
+    assert len(validate_frame(frame, drop_incomplete=True)) == 5
