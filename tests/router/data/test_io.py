@@ -116,3 +116,18 @@ def test_directory_instead_of_file(tmp_path):
     (tmp_path / "table.csv").mkdir()
     with pytest.raises(DataValidationError, match="table.csv: cannot be read"):
         load_table(tmp_path / "table.csv")
+
+
+def test_permission_error_is_a_data_error(tmp_path, make_frame, monkeypatch):
+    """The same as test_unreadable_file, also when the tests run as root (who can read anything)."""
+    from router.data import io
+
+    path = tmp_path / "locked.parquet"
+    make_frame().to_parquet(path)
+
+    def denied(p):
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setitem(io.READERS, ".parquet", denied)
+    with pytest.raises(DataValidationError, match="locked.parquet: cannot be read as .parquet: .*Permission denied"):
+        load_table(path)
