@@ -57,4 +57,7 @@ def build_app(args: dict[str, Any] | AppArgs) -> Application:
         pool["encoder_name"], cfg.encoder, cfg.embedder_threads
     )
     scorer = Scorer.options(user_config=cfg.scorer_batching.model_dump()).bind(cfg.artifact_path)
-    return Dispatcher.bind(embedder, scorer, pool, backends, cfg.model_dump())
+    # The dispatcher does not get the batching settings, so retuning them (user_config) stays a
+    # lightweight update that does not restart the ingress.
+    dispatcher_args = cfg.model_dump(exclude={"embedder_batching", "scorer_batching"})
+    return Dispatcher.bind(embedder, scorer, pool, backends, dispatcher_args)

@@ -19,7 +19,7 @@ class RequestError(Exception):
         self.status = status
         self.message = message
         self.param = param
-        self.type = type or ("invalid_request_error" if status < 500 else "upstream_error")
+        self.type = type or ("invalid_request_error" if status < 500 else "server_error" if status == 500 else "upstream_error")
 
     def to_body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.status}}

@@ -66,7 +66,8 @@ class RouterService:
 
     def _count_decision(self, model: str, predicted_cost: float, endpoint: str) -> None:
         self.metrics.decisions.inc(1, tags={"model": model, "endpoint": endpoint})
-        self.metrics.predicted_cost.inc(max(predicted_cost, 0.0), tags={"model": model})
+        if predicted_cost > 0:  # Ray counters refuse increments <= 0
+            self.metrics.predicted_cost.inc(predicted_cost, tags={"model": model})
 
     # -- /v1/route ------------------------------------------------------------------------------
     async def route(self, raw: bytes) -> RouteResponse:
@@ -140,7 +141,8 @@ class RouterService:
             cost = backend.observed_cost(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
         except (TypeError, ValueError):
             return
-        self.metrics.observed_cost.inc(cost, tags={"model": backend.model})
+        if cost > 0:
+            self.metrics.observed_cost.inc(cost, tags={"model": backend.model})
 
     # -- /v1/models -----------------------------------------------------------------------------
     def models(self) -> ModelList:
