@@ -1,0 +1,226 @@
+"""A trained router on disk: one directory, checked on load.
+
+Files:
+
+* ``config.json``   — format version, the training config (:class:`TrainConfig`), the network's shape
+  (input dim, pool size, variant, whether it needs token features) and the encoder (name, dim);
+* ``pool.json``     — the models in output order, their prices (mean training cost per prompt, USD),
+  the cost normalisation statistics and ``c_ref``;
+* ``weights.safetensors`` — the network's state dict;
+* ``manifest.json`` — sha256 of every other file.
+
+:func:`load_artifact` raises :class:`ArtifactError` with a one-line reason on a missing or corrupt
+file, a checksum mismatch, another encoder, another pool, or an embedding dimension that does not
+match the weights or the caller's encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from router.model.predictor import CostScaler, CrossAttentionPredictor
+
+FORMAT = "llm-router/cross-attention"
+FORMAT_VERSION = 1
+CONFIG_FILE, POOL_FILE, WEIGHTS_FILE, MANIFEST_FILE = "config.json", "pool.json", "weights.safetensors", "manifest.json"
+CONTENT_FILES = (CONFIG_FILE, POOL_FILE, WEIGHTS_FILE)
+
+
+class ArtifactError(ValueError):
+    """The artifact directory cannot be used: the message says why."""
+
+
+@dataclass
+class RouterArtifact:
+    predictor: CrossAttentionPredictor
+    models: tuple[str, ...]
+    encoder_name: str
+    encoder_dim: int
+    c_ref: float
+    prices: dict[str, float]
+    config: object  # TrainConfig
+    path: Path
+    needs_tokens: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_artifact(
+    predictor: CrossAttentionPredictor,
+    out_dir,
+    encoder_name: str,
+    encoder_dim: int,
+    prices: dict[str, float] | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``predictor`` to ``out_dir`` (created; files of an earlier artifact there are replaced).
+
+    ``prices`` defaults to the predictor's mean training cost per prompt per model."""
+    from safetensors.torch import save_file
+
+    predictor._check_fitted()
+    net = predictor.network
+    if int(encoder_dim) != net.input_dim:
+        raise ArtifactError(f"encoder_dim {encoder_dim} does not match the network's input dimension {net.input_dim}")
+    prices = dict(predictor.prices if prices is None else prices)
+    missing = [m for m in predictor.models if m not in prices]
+    if missing:
+        raise ArtifactError(f"prices missing for model(s) {missing}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST_FILE).unlink(missing_ok=True)  # an interrupted save must not look valid
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "train_config": predictor.config.model_dump(),
+        "network": {
+            "input_dim": net.input_dim,
+            "n_models": net.n_models,
+            "hidden_dim": net.hidden_dim,
+            "variant": net.variant,
+            "needs_tokens": net.needs_tokens,
+        },
+        "encoder": {"name": str(encoder_name), "dim": int(encoder_dim)},
+        "training": {"best_epoch": getattr(predictor, "best_epoch", None), "train_seconds": predictor.train_seconds},
+        "extra": extra or {},
+    }
+    pool = {
+        "models": list(predictor.models),
+        "prices": {m: float(prices[m]) for m in predictor.models},
+        "c_ref": float(predictor.c_ref),
+        "cost_normalisation": predictor.scaler.to_dict(),
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    (out / POOL_FILE).write_text(json.dumps(pool, indent=2) + "\n")
+    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(out / WEIGHTS_FILE))
+    manifest = {"format": FORMAT, "sha256": {name: _sha256(out / name) for name in CONTENT_FILES}}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: unreadable or corrupt JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_artifact(
+    path,
+    expect_encoder: str | None = None,
+    expect_models: Sequence[str] | None = None,
+    expect_dim: int | None = None,
+) -> RouterArtifact:
+    """Load and verify an artifact directory written by :func:`save_artifact`.
+
+    ``expect_encoder``/``expect_models``/``expect_dim``: what the caller will feed it (the encoder's
+    name, the pool in the caller's order, the embedding size); any difference is an ArtifactError.
+    """
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from router.model.cross_attention import CrossAttentionRouter
+    from router.model.training import TrainConfig
+
+    root = Path(path)
+    if not root.is_dir():
+        raise ArtifactError(f"{root}: no such artifact directory")
+    for name in (MANIFEST_FILE,) + CONTENT_FILES:
+        if not (root / name).is_file():
+            raise ArtifactError(f"{root}: missing file {name} (incomplete or not a router artifact)")
+    manifest = _read_json(root / MANIFEST_FILE)
+    sums = manifest.get("sha256")
+    if manifest.get("format") != FORMAT or not isinstance(sums, dict):
+        raise ArtifactError(f"{root / MANIFEST_FILE}: not a {FORMAT} manifest")
+    for name in CONTENT_FILES:
+        if name not in sums:
+            raise ArtifactError(f"{root / MANIFEST_FILE}: no checksum for {name}")
+        if _sha256(root / name) != sums[name]:
+            raise ArtifactError(f"{root / name}: checksum mismatch (file changed or corrupt since it was written)")
+
+    config = _read_json(root / CONFIG_FILE)
+    pool = _read_json(root / POOL_FILE)
+    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{root / CONFIG_FILE}: format {config.get('format')!r} v{config.get('format_version')!r}, "
+            f"this version reads {FORMAT!r} v{FORMAT_VERSION}"
+        )
+    try:
+        enc_name, enc_dim = str(config["encoder"]["name"]), int(config["encoder"]["dim"])
+        net_cfg = config["network"]
+        models = tuple(str(m) for m in pool["models"])
+        prices = {m: float(pool["prices"][m]) for m in models}
+        scaler = CostScaler(**pool["cost_normalisation"])
+        c_ref = float(pool["c_ref"])
+        train_config = TrainConfig(**config["train_config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{root}: config.json/pool.json incomplete or invalid ({type(exc).__name__}: {exc})") from None
+
+    if expect_encoder is not None and str(expect_encoder) != enc_name:
+        raise ArtifactError(f"{root}: trained with encoder {enc_name!r}, but the caller uses {expect_encoder!r}")
+    if expect_dim is not None and int(expect_dim) != enc_dim:
+        raise ArtifactError(f"{root}: expects {enc_dim}-d embeddings, but the caller's encoder gives {expect_dim}-d")
+    if expect_models is not None and tuple(expect_models) != models:
+        if set(expect_models) == set(models):
+            raise ArtifactError(f"{root}: same models in another order: artifact {list(models)}, caller {list(expect_models)}")
+        raise ArtifactError(
+            f"{root}: other pool: artifact has {sorted(models)}, caller has {sorted(expect_models)} "
+            f"(missing {sorted(set(expect_models) - set(models))}, extra {sorted(set(models) - set(expect_models))})"
+        )
+    if int(net_cfg.get("input_dim", -1)) != enc_dim:
+        raise ArtifactError(f"{root}: network input dim {net_cfg.get('input_dim')} != encoder dim {enc_dim}")
+    if int(net_cfg.get("n_models", -1)) != len(models) or len(scaler.mu) != len(models) or len(scaler.sigma) != len(models):
+        raise ArtifactError(f"{root}: the pool ({len(models)} models) does not match the network or the cost statistics")
+
+    try:
+        state = load_file(str(root / WEIGHTS_FILE))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{root / WEIGHTS_FILE}: corrupt weights ({exc})") from None
+    emb = state.get("model_embedding")
+    if emb is None or tuple(emb.shape) != (len(models), enc_dim):
+        shape = None if emb is None else tuple(emb.shape)
+        raise ArtifactError(f"{root / WEIGHTS_FILE}: model embeddings have shape {shape}, expected ({len(models)}, {enc_dim})")
+    net = CrossAttentionRouter(
+        enc_dim, len(models), hidden_dim=int(net_cfg["hidden_dim"]), dropout=train_config.dropout, variant=str(net_cfg["variant"])
+    )
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ArtifactError(f"{root / WEIGHTS_FILE}: weights do not fit the configured network ({first})") from None
+    net.eval()
+    with torch.no_grad():
+        if not all(torch.isfinite(p).all() for p in net.parameters()):
+            raise ArtifactError(f"{root / WEIGHTS_FILE}: weights contain NaN or infinite values")
+
+    pred = CrossAttentionPredictor(train_config)
+    pred.network, pred.models, pred.scaler, pred.c_ref, pred.prices = net, models, scaler, c_ref, prices
+    pred.train_seconds = float(config.get("training", {}).get("train_seconds") or 0.0)
+    pred.best_epoch = config.get("training", {}).get("best_epoch")
+    return RouterArtifact(
+        predictor=pred,
+        models=models,
+        encoder_name=enc_name,
+        encoder_dim=enc_dim,
+        c_ref=c_ref,
+        prices=prices,
+        config=train_config,
+        path=root,
+        needs_tokens=bool(net_cfg.get("needs_tokens", False)),
+        extra=dict(config.get("extra") or {}),
+    )
