@@ -1,0 +1,1 @@
+"""Ray Tune searches over the router and λ calibration (``router tune``)."""

@@ -1,0 +1,65 @@
+"""A tiny Tune search (3 trials, 2 epochs, ASHA) returns a best config that loads and trains."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from router.tuning.data import carve
+from router.tuning.search import SearchSettings, results_table, run_search, write_outputs
+
+pytestmark = pytest.mark.ray
+
+
+def test_tiny_search_writes_a_loadable_config_and_resumes(ray_session, embedded_synthetic, tmp_path):
+    from ray import tune
+
+    from router.model.training import load_train_config, train_router
+
+    data = embedded_synthetic
+    fit_rows, val_rows = carve(len(data), 0.25, seed=0)
+    fit, val = data.take(fit_rows), data.take(val_rows)
+    settings = SearchSettings(num_samples=3, max_epochs=2, grace_period=1, cpus_per_trial=0.5, name="tiny")
+    space = {  # small networks so the test takes seconds; the default space is checked below
+        "variant": "prompt_queries", "hidden_dim": tune.choice([8, 16]), "dropout": 0.0,
+        "lr": tune.loguniform(1e-3, 1e-2), "weight_decay": 0.01, "cost_loss_weight": 0.5, "init_from_names": False,
+        "reward": tune.choice(["linear", "exponential"]), "lambda_scale": tune.loguniform(0.5, 2.0),
+    }  # fmt: skip
+    storage = str(tmp_path / "tune")
+    grid = run_search(fit, val, settings, storage, space=space)
+    rows = results_table(grid)
+    assert len(rows) == 3 and not any(r["status"] == "error" for r in rows)
+    best = rows[0]
+    assert best["holdout_aiq"] is not None and 0.0 <= best["holdout_aiq"] <= 1.0
+    done = [r["holdout_aiq"] for r in rows if r["holdout_aiq"] is not None and not math.isnan(r["holdout_aiq"])]
+    assert best["holdout_aiq"] == max(done)
+
+    paths = write_outputs(rows, settings, tmp_path / "out")
+    assert paths["csv"].read_text().count("\n") == 4  # header + 3 trials
+    config = load_train_config(paths["best"])
+    assert config.hidden_dim == best["config/hidden_dim"] and config.max_epochs == 2
+    predictor = train_router(fit.X, fit.quality, fit.cost, fit.models, config, progress=False)
+    assert predictor.predict(val.X).quality.shape == (len(val), len(fit.models))
+
+    # A finished experiment restores from its storage path; a second fresh run there is refused.
+    again = run_search(fit, val, settings, storage, resume=True, space=space)
+    assert len(results_table(again)) == 3
+    with pytest.raises(ValueError, match="already exists"):
+        run_search(fit, val, settings, storage, space=space)
+
+
+def test_default_space_and_settings_validate():
+    from router.tuning.search import search_space, train_config_of
+
+    settings = SearchSettings()
+    space = search_space(settings)
+    assert {"variant", "hidden_dim", "dropout", "lr", "cost_loss_weight", "reward", "lambda_scale"} <= set(space)
+    sample = {"variant": "prompt_queries", "hidden_dim": 64, "dropout": 0.1, "lr": 1e-3, "weight_decay": 0.01,
+              "cost_loss_weight": 0.5, "reward": "linear", "lambda_scale": 1.0}  # fmt: skip
+    cfg = train_config_of(sample, settings)
+    assert cfg.max_epochs == settings.max_epochs and cfg.hidden_dim == 64
+    with pytest.raises(ValueError, match="variant"):
+        SearchSettings(variants=["nope"])
+    with pytest.raises(ValueError, match="reward"):
+        SearchSettings(rewards=["nope"])
