@@ -1,0 +1,109 @@
+"""deploy/: the local Serve config and the KubeRay RayService describe the same application, both
+pass Serve's own schema and ours, and the local one fits on 2 CPUs at its maximum replica counts."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serve_app.config import AppArgs, load_backends
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / "deploy" / "serve_config.yaml"
+KUBE = ROOT / "deploy" / "kuberay" / "rayservice.yaml"
+# What may differ between one machine and a cluster: where files are, and how much hardware.
+PATH_ARGS = ("artifact_path", "backends_file")
+RESOURCE_KEYS = ("ray_actor_options",)
+REPLICA_BOUNDS = ("min_replicas", "max_replicas", "initial_replicas")
+
+
+def local_config() -> dict:
+    return yaml.safe_load(LOCAL.read_text())
+
+
+def kube_docs() -> list[dict]:
+    return list(yaml.safe_load_all(KUBE.read_text()))
+
+
+def kube_config() -> dict:
+    (service,) = [d for d in kube_docs() if d["kind"] == "RayService"]
+    return yaml.safe_load(service["spec"]["serveConfigV2"])
+
+
+def comparable(app: dict) -> dict:
+    app = copy.deepcopy(app)
+    for key in PATH_ARGS:
+        app["args"].pop(key)
+    for dep in app["deployments"]:
+        for key in RESOURCE_KEYS:
+            dep.pop(key, None)
+        for key in REPLICA_BOUNDS:
+            dep.get("autoscaling_config", {}).pop(key, None)
+    return app
+
+
+def test_both_configs_pass_serves_schema():
+    from ray.serve.schema import ServeDeploySchema
+
+    for cfg in (local_config(), kube_config()):
+        schema = ServeDeploySchema.model_validate(cfg)
+        assert [a.name for a in schema.applications] == ["router"]
+
+
+def test_kuberay_serves_the_same_application():
+    (local,) = local_config()["applications"]
+    (kube,) = kube_config()["applications"]
+    assert comparable(local) == comparable(kube)
+    assert local["import_path"] == "serve_app.app:build_app"
+
+
+def test_app_args_validate():
+    for cfg in (local_config(), kube_config()):
+        args = AppArgs.model_validate(cfg["applications"][0]["args"])
+        assert args.embedder_batching.max_batch_size >= 1
+
+
+def test_local_config_fits_two_cpus_at_max_replicas_and_listens_on_loopback():
+    cfg = local_config()
+    assert cfg["http_options"]["host"] == "127.0.0.1"
+    deps = cfg["applications"][0]["deployments"]
+    assert {d["name"] for d in deps} == {"Embedder", "Scorer", "Dispatcher"}
+    total = sum(d["ray_actor_options"]["num_cpus"] * d["autoscaling_config"]["max_replicas"] for d in deps)
+    assert total <= 2.0
+    for d in deps:
+        a = d["autoscaling_config"]
+        assert 1 <= a["min_replicas"] <= a["max_replicas"]
+        assert d["max_queued_requests"] >= d["max_ongoing_requests"]
+
+
+def test_kuberay_keeps_token_auth_on():
+    (service,) = [d for d in kube_docs() if d["kind"] == "RayService"]
+    assert service["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token"}
+    rc = service["spec"]["rayClusterConfig"]
+    groups = [rc["headGroupSpec"], *rc["workerGroupSpecs"]]
+    envs = [e for g in groups for c in g["template"]["spec"]["containers"] for e in c.get("env", [])]
+    assert envs and not [e for e in envs if e["name"] == "RAY_AUTH_MODE"]  # nobody turns it off
+
+
+@pytest.mark.parametrize("path", ["deploy/backends.yaml", "deploy/backends.providers.example.yaml"])
+def test_backends_files_validate(path):
+    backends = load_backends(ROOT / path)
+    assert backends.backends
+
+
+def test_kuberay_backends_configmap_validates(tmp_path):
+    (cm,) = [d for d in kube_docs() if d["kind"] == "ConfigMap"]
+    path = tmp_path / "backends.yaml"
+    path.write_text(cm["data"]["backends.yaml"])
+    assert {b.api_key_env for b in load_backends(path).backends} == {"PROVIDER_API_KEY"}
+
+
+def test_local_demo_backends_cover_the_dcrouter_pool_and_stay_on_loopback():
+    from router.data.io import load_table
+
+    backends = load_backends(ROOT / "deploy" / "backends.yaml").backends
+    assert {b.model for b in backends} == set(load_table("dcrouter").models)
+    assert all(b.base_url.startswith("http://127.0.0.1:") for b in backends)
