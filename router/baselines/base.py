@@ -4,6 +4,8 @@ mean training cost per prompt as the cost estimate, and RouterBench's decision r
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from abc import abstractmethod
 from typing import Sequence
@@ -12,6 +14,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from router.predictor import Prediction, Predictor, mean_cost_prediction
+
+log = logging.getLogger(__name__)
 
 # The reward every baseline row is scored with (RouterBench's willingness-to-pay rule).
 BASELINE_REWARD = "routerbench"
@@ -80,10 +84,13 @@ class PerModelRegressor(QualityRegressor):
                 continue
             # RouterBench's settings stop at a fixed iteration budget, which scikit-learn reports
             # as a ConvergenceWarning; we keep the budget and record the fact instead of warning.
+            t0 = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 self.regressors_.append(self.make_regressor().fit(X, y))
             self.converged_.append(not any(issubclass(w.category, ConvergenceWarning) for w in caught))
+            log.info("  model %d/%d fitted in %.1fs%s", j + 1, quality.shape[1], time.perf_counter() - t0,
+                     "" if self.converged_[-1] else " (iteration budget reached)")  # fmt: skip
 
     def _predict_quality(self, X: np.ndarray) -> np.ndarray:
         cols = [np.full(len(X), r) if isinstance(r, float) else r.predict(X) for r in self.regressors_]

@@ -287,7 +287,7 @@ def plot_cost_quality(results: dict, path: Path) -> None:
     ax.set_ylabel("mean quality on the test set")
     ax.set_title(f"{results['dataset']}: {results['n_test']} test prompts")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
