@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install run eval compare test clean-cache
+.PHONY: install run serve eval compare test clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# `make run`: train a router on the bundled data when artifacts/router has none, then serve it
+# with deploy/serve_config.yaml on 127.0.0.1:8000 (see the README's serve section).
+artifacts/router/manifest.json: | install
+	$(VENV)/bin/router train --data dcrouter --out artifacts/router
+
+serve: install artifacts/router/manifest.json
+	$(VENV)/bin/serve run deploy/serve_config.yaml
+
+run: serve
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
