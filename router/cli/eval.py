@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--routers", default="knn,mlp,svm", help="comma-separated router families (default knn,mlp,svm)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--split", default="auto", choices=("auto", "routerbench", "column"), help="train/test split of --data (default auto)")
-    p.add_argument("--grid", default=None, help="comma-separated λ values for every row (default: each reward's own grid)")
+    p.add_argument("--grid", default=None, help="λ values for every row: v1,v2,... or logspace:START:STOP:NUM (default: each reward's own grid)")
     p.add_argument("--encoder", default=None, help="sentence-transformers model name or path, or hash:<dim> (default all-MiniLM-L6-v2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the routers (default 0)")
     p.add_argument("--cross-domain", action="store_true", help="leave-one-domain-out over every domain of --data")
@@ -39,14 +39,25 @@ def add_parser(subparsers) -> None:
 
 
 def parse_grid(text: str | None) -> list[float] | None:
+    """``v1,v2,...`` or ``logspace:START:STOP:NUM`` (NUM values from 10**START to 10**STOP)."""
+    import numpy as np
+
     from router.rewards import check_lambda
 
     if text is None:
         return None
     try:
-        values = [check_lambda(float(v)) for v in text.split(",") if v.strip()]
+        if text.startswith("logspace:"):
+            start, stop, num = text.split(":")[1:]
+            raw = np.logspace(float(start), float(stop), int(num)).tolist()
+        else:
+            raw = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--grid: expected v1,v2,... or logspace:START:STOP:NUM, got {text!r}") from None
+    try:
+        values = [check_lambda(v) for v in raw]
     except ValueError as exc:
-        raise ValueError(f"--grid: {exc}" if "lambda" in str(exc) else f"--grid: not a list of numbers: {text!r}") from None
+        raise ValueError(f"--grid: {exc}") from None
     if not values:
         raise ValueError("--grid: give at least one λ value")
     return values

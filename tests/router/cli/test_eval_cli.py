@@ -74,3 +74,14 @@ def test_missing_data_file_exits_2(tmp_path, capsys):
     rc = main(["eval", "--data", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "no such data file" in err and len(err.splitlines()) == 1
+
+
+def test_parse_grid():
+    from router.cli.eval import parse_grid
+
+    assert parse_grid(None) is None
+    assert parse_grid("0, 1e-3,2") == [0.0, 0.001, 2.0]
+    assert parse_grid("logspace:-2:0:3") == pytest.approx([0.01, 0.1, 1.0])
+    for bad in ["", "logspace:1:2", "a,b", "nan"]:
+        with pytest.raises(ValueError, match="--grid"):
+            parse_grid(bad)
