@@ -78,7 +78,7 @@ class Embedder(_Batched):
         flat = [p for prompts in prompt_lists for p in prompts]
         t0 = time.perf_counter()
         # In a thread so requests keep queueing (and forming the next batch) while torch runs.
-        vectors = await asyncio.to_thread(self.encoder.encode, flat)
+        vectors = await asyncio.to_thread(self.encoder.encode, flat, show_progress=False)
         self._latency_hist.observe((time.perf_counter() - t0) * 1000.0)
         self._size_hist.observe(len(flat))
         return _split(np.asarray(vectors, dtype=np.float32), sizes)
