@@ -136,3 +136,12 @@ def test_models_lists_router_and_pool(stub_backend, tmp_path):
     assert set(cards) == {"router", *POOL}
     assert cards["router"].routable and cards["small"].has_backend and not cards["large"].has_backend
     run(svc, asyncio.sleep(0))
+
+
+def test_sse_rewrite_sets_the_model_and_passes_other_lines():
+    from serve_app.backends import rewrite_sse_event
+
+    out = rewrite_sse_event(b'data: {"model": "vendor/x", "choices": []}\n', "x")
+    assert json.loads(out[len(b"data: "):]) == {"model": "x", "choices": []} and out.endswith(b"\n")
+    for line in (b"data: [DONE]\n", b"\n", b": keep-alive\n", b"data: {not json}\n", b"event: ping\n"):
+        assert rewrite_sse_event(line, "x") == line
