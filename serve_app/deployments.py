@@ -156,4 +156,6 @@ class Dispatcher:
         return build_fastapi_app(self.service, self._health)
 
     async def __del__(self):
-        await self.service.close()
+        service = getattr(self, "service", None)  # absent if __init__ failed
+        if service is not None:
+            await service.close()
