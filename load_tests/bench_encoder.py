@@ -10,8 +10,10 @@ machine load, same prompts): sentence-transformers' ``encode`` on the real promp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from contextlib import contextmanager
 from typing import Sequence
 
 from load_tests.common import print_table, write_json
@@ -22,25 +24,35 @@ def unique_prompts(prompts: Sequence[str], start: int = 0) -> list[str]:
     return [f"{p}\n[{start + i + 1}]" for i, p in enumerate(prompts)]
 
 
-def raw_encoder_throughput(
-    prompts: Sequence[str], encoder: str = "all-MiniLM-L6-v2", batch_size: int = 64, threads: int | None = None, repeats: int = 1
-) -> dict:
-    """Prompts/s of ``encoder`` on ``prompts`` (best of ``repeats``), with no cache and no Serve."""
-    import os
-
-    import torch
-
+def make_raw_encoder(encoder: str = "all-MiniLM-L6-v2"):
+    """The bare encoder the service's Embedder builds (no cache): sentence-transformers or hash:DIM."""
     from router.embeddings import SentenceTransformerEncoder
     from router.embeddings.hashing import HashingEncoder
 
-    threads = threads or os.cpu_count() or 1
+    if encoder.startswith("hash:"):
+        return HashingEncoder(int(encoder.split(":", 1)[1]))
+    return SentenceTransformerEncoder(encoder, device="cpu")
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    import torch
+
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(n or os.cpu_count() or 1)
     try:
-        if encoder.startswith("hash:"):
-            enc = HashingEncoder(int(encoder.split(":", 1)[1]))
-        else:
-            enc = SentenceTransformerEncoder(encoder, device="cpu")
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def raw_encoder_throughput(
+    prompts: Sequence[str], encoder="all-MiniLM-L6-v2", batch_size: int = 64, threads: int | None = None, repeats: int = 1
+) -> dict:
+    """Prompts/s of ``encoder`` (a name or an encoder made by :func:`make_raw_encoder`) on
+    ``prompts`` in one large ``encode`` call (best of ``repeats``), with no cache and no Serve."""
+    enc = make_raw_encoder(encoder) if isinstance(encoder, str) else encoder
+    with torch_threads(threads) as n:
         enc.encode(list(prompts[:8]), batch_size=batch_size, show_progress=False)  # load + warm up
         best = None
         for _ in range(repeats):
@@ -48,17 +60,31 @@ def raw_encoder_throughput(
             enc.encode(list(prompts), batch_size=batch_size, show_progress=False)
             seconds = time.perf_counter() - t0
             best = seconds if best is None else min(best, seconds)
-    finally:
-        torch.set_num_threads(previous)
     return {
-        "encoder": encoder,
+        "encoder": enc.name,
         "n_prompts": len(prompts),
         "batch_size": batch_size,
-        "threads": threads,
+        "threads": n,
         "seconds": best,
         "prompts_per_s": len(prompts) / best,
         "mean_chars": sum(map(len, prompts)) / max(len(prompts), 1),
     }
+
+
+def single_prompt_latency(prompts: Sequence[str], encoder="all-MiniLM-L6-v2", threads: int | None = None) -> dict:
+    """Latency of encoding one prompt at a time (what a request at concurrency 1 costs the encoder)."""
+    import numpy as np
+
+    enc = make_raw_encoder(encoder) if isinstance(encoder, str) else encoder
+    with torch_threads(threads) as n:
+        enc.encode(list(prompts[:2]), show_progress=False)
+        times = []
+        for p in prompts:
+            t0 = time.perf_counter()
+            enc.encode([p], show_progress=False)
+            times.append(time.perf_counter() - t0)
+    a = np.asarray(times) * 1000
+    return {"encoder": enc.name, "threads": n, "n": len(times), "p50_ms": float(np.median(a)), "p95_ms": float(np.percentile(a, 95))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,6 +120,16 @@ def ensure_ray(num_cpus: int = 2) -> bool:
     return True
 
 
+def serve_running() -> bool:
+    """True when Serve is running in the connected Ray cluster."""
+    from ray.serve.context import _get_global_client
+
+    try:
+        return _get_global_client() is not None
+    except Exception:  # noqa: BLE001 - no controller
+        return False
+
+
 def ensure_serve(port: int | None = None) -> int:
     """Start Serve on 127.0.0.1 (a free port) unless it runs; the HTTP port in use either way."""
     from ray import serve

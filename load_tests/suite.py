@@ -1,0 +1,535 @@
+"""The whole load/benchmark/fault suite in one command; refreshes BENCHMARKS.md (serve-bench section).
+
+    python -m load_tests.suite --out results/load            # full run, ~15 min on 2 cores
+    python -m load_tests.suite --out /tmp/q --quick --no-md   # hash:64 encoder, seconds per step
+
+Steps (each prints a table and writes ``<out>/<step>.json``):
+
+1. ``scorer``      the cross-attention scorer alone (1,024 prompts x 11 models).
+2. ``encoder``     raw batched throughput of the service's encoder on the same prompts (the limit),
+                   measured before and after the service runs; single-prompt encode latency.
+3. ``overhead``    p50 at concurrency 1 of /v1/route, and of /v1/chat/completions minus the
+                   stand-in backend's own latency.
+4. ``throughput``  routed prompts/s at saturation (single-prompt requests, and /v1/route lists)
+                   and its ratio to the raw encoder.
+5. ``sweep``       open-loop latency vs offered load (plot ``sweep.png``).
+6. ``fuzz``, ``backend_faults``, ``kills``   faults on the main deployment.
+7. ``batching``    Embedder max batch size x wait timeout: throughput and p99.
+8. ``scaling``     1 Embedder replica (2 threads) vs 2 replicas (1 thread each).
+9. ``autoscaling`` a load step against an autoscaling Embedder: replicas over time (``autoscaling.png``).
+10. ``overload``   far above capacity with and without ``max_queued_requests`` on the ingress.
+
+Prompts are real (``routellm``, seeded shuffle) with a per-request suffix so nothing is cached.
+The router artifact is trained here for a few epochs (speed does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from load_tests import cluster, faults
+from load_tests.common import Timer, machine_info, print_table, read_json, update_benchmarks_md, write_json
+from load_tests.generator import LoadConfig, LoadResult, load_prompts, plot_sweep, run_load
+
+# Benchmarks turn off Serve's per-request access log (ray-on-this-machine notes: ~+8%); said in BENCHMARKS.md.
+QUIET = {"logging_config": {"enable_access_log": False, "log_level": "WARNING"}}
+STEPS = ("scorer", "encoder", "overhead", "throughput", "sweep", "fuzz", "backend_faults", "kills", "batching", "scaling",
+         "autoscaling", "overload")
+
+
+class SuiteConfig(BaseModel):
+    """Sizes and durations of every step (``--quick`` shrinks them)."""
+
+    encoder: str = Field("minilm", description="minilm (all-MiniLM-L6-v2, the headline) or hash (hash:64, smoke).")
+    artifact_epochs: int = Field(3, ge=1, description="Epochs of the quick artifact.")
+    raw_prompts: int = Field(256, ge=8, description="Prompts for the raw encoder throughput.")
+    overhead_requests: int = Field(60, ge=5)
+    saturation_s: float = Field(20.0, gt=0)
+    saturation_concurrency: int = Field(64, ge=1)
+    list_size: int = Field(16, ge=1, description="Prompts per /v1/route request in the list-input saturation run.")
+    sweep_rates: list[float] = Field([5, 10, 20, 30, 40, 60], description="Open-loop offered rates (req/s).")
+    sweep_step_s: float = Field(8.0, gt=0)
+    fuzz_examples: int = Field(300, ge=0)
+    fault_requests: int = Field(24, ge=1)
+    kill_duration_s: float = Field(30.0, gt=0)
+    batch_sizes: list[int] = Field([1, 8, 32, 128])
+    batch_waits: list[float] = Field([0.005, 0.02, 0.1])
+    batch_step_s: float = Field(8.0, gt=0)
+    batch_concurrency: int = Field(128, ge=1)
+    scaling_s: float = Field(15.0, gt=0)
+    autoscale_low_s: float = Field(8.0, gt=0)
+    autoscale_high_s: float = Field(45.0, gt=0)
+    autoscale_idle_s: float = Field(10.0, ge=0)
+    overload_factor: float = Field(3.0, gt=1, description="Offered load as a multiple of the measured saturation throughput.")
+    overload_s: float = Field(10.0, gt=0)
+    backend_timeout_s: float = Field(2.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+
+    @classmethod
+    def quick(cls) -> "SuiteConfig":
+        return cls(encoder="hash", artifact_epochs=1, raw_prompts=64, overhead_requests=20, saturation_s=4, saturation_concurrency=16,
+                   sweep_rates=[10, 40], sweep_step_s=2, fuzz_examples=30, fault_requests=8, kill_duration_s=10,
+                   batch_sizes=[1, 32], batch_waits=[0.01], batch_step_s=3, batch_concurrency=32, scaling_s=4,
+                   autoscale_low_s=2, autoscale_high_s=15, autoscale_idle_s=2, overload_s=3, backend_timeout_s=1.0, max_attempts=2)
+
+
+def _res(r: LoadResult) -> dict:
+    return {k: v for k, v in r.to_dict().items() if k != "records"}
+
+
+class Suite:
+    def __init__(self, cfg: SuiteConfig, out: Path, steps: set[str]):
+        self.cfg = cfg
+        self.out = out
+        self.steps = steps
+        self.summary: dict = {"machine": machine_info(), "config": cfg.model_dump(), "steps": {}}
+        self.tmp = Path(tempfile.mkdtemp(prefix="load-suite-"))
+        self.prompts = load_prompts("routellm", seed=0)
+        self.encoder_name = {"minilm": "all-MiniLM-L6-v2", "hash": "hash:64"}[cfg.encoder]
+
+    # -- helpers ------------------------------------------------------------------------------
+    def save(self, step: str, data) -> None:
+        write_json(data, self.out / f"{step}.json")
+        self.summary["steps"][step] = data
+
+    def want(self, step: str) -> bool:
+        return step in self.steps
+
+    def load(self, **kw) -> LoadResult:
+        base = dict(url=self.service.url, timeout_s=60.0, max_requests=1_000_000)
+        base.update(kw)
+        return run_load(LoadConfig(**base), self.prompts)
+
+    def deploy(self, args_update: dict | None = None, options: dict | None = None, name: str = "router-bench") -> cluster.Service:
+        args = dict(self.app_args, **(args_update or {}))
+        layers = cluster.merge_options(cluster.config_deployment_options(), {d: QUIET for d in cluster.DEPLOYMENTS}, options)
+        with Timer() as t:
+            self.service = cluster.deploy(args, layers, app_name=name)
+        print(f"[deploy] {name}: {json.dumps(options or {})} {json.dumps(args_update or {})} up in {t.seconds:.1f} s", flush=True)
+        return self.service
+
+    # -- steps --------------------------------------------------------------------------------
+    def run(self) -> dict:
+        t_all = time.perf_counter()
+        if self.want("scorer"):
+            from load_tests.bench_scorer import run as scorer_run
+
+            res = scorer_run()
+            print_table("cross-attention scorer alone (batch 1,024, 11 models)", res["rows"])
+            self.save("scorer", res)
+        from load_tests.artifacts import build_artifact
+        from load_tests.bench_encoder import make_raw_encoder, raw_encoder_throughput, single_prompt_latency, unique_prompts
+
+        with Timer() as t:
+            artifact = build_artifact(self.tmp / "artifact", self.cfg.encoder, epochs=self.cfg.artifact_epochs)
+        print(f"[artifact] {self.cfg.encoder} in {t.seconds:.1f} s", flush=True)
+        raw_prompts = unique_prompts(self.prompts[: self.cfg.raw_prompts])
+        raw_enc = make_raw_encoder(self.encoder_name)
+        raw_before = raw_encoder_throughput(raw_prompts, raw_enc, batch_size=64)
+        single = single_prompt_latency(unique_prompts(self.prompts[:40]), raw_enc)
+        print_table("raw encoder (before the service runs)", [raw_before])
+        print_table("raw encoder, one prompt per call (latency)", [single])
+
+        from serve_app.testing.stub_backend import StubBackend
+
+        from router.model.artifact import load_artifact
+
+        pool = list(load_artifact(artifact).models)
+        self.stub = StubBackend()
+        stub_port = self.stub.start_in_thread()
+        backends = self.tmp / "backends.yaml"
+        import yaml
+
+        backends.write_text(yaml.safe_dump({"backends": [{"model": m, "base_url": f"http://127.0.0.1:{stub_port}/v1"} for m in pool]}))
+        self.app_args = {"artifact_path": str(artifact), "backends_file": str(backends), "embedder_threads": 2,
+                         "backend_timeout_s": self.cfg.backend_timeout_s, "max_attempts": self.cfg.max_attempts}
+        started_ray = cluster.ensure_ray()
+        try:
+            self._service_steps(pool, raw_before)
+        finally:
+            cluster.undeploy("router-bench")
+            if started_ray:
+                import ray
+                from ray import serve
+
+                serve.shutdown()
+                ray.shutdown()
+            self.stub.stop_thread()
+        if self.want("encoder") or self.want("throughput"):
+            raw_after = raw_encoder_throughput(raw_prompts, raw_enc, batch_size=64)
+            enc = {"before": raw_before, "after": raw_after, "single_prompt": single,
+                   "prompts_per_s_mean": (raw_before["prompts_per_s"] + raw_after["prompts_per_s"]) / 2}
+            print_table("raw encoder (before / after the service runs)", [raw_before, raw_after])
+            self.save("encoder", enc)
+            if "throughput" in self.summary["steps"]:
+                thr = self.summary["steps"]["throughput"]
+                thr["raw_prompts_per_s"] = enc["prompts_per_s_mean"]
+                thr["ratio"] = thr["best_prompts_per_s"] / enc["prompts_per_s_mean"]
+                print(f"[throughput] service {thr['best_prompts_per_s']:.1f} prompts/s / raw {enc['prompts_per_s_mean']:.1f} = {thr['ratio']:.2f}")
+                self.save("throughput", thr)
+        self.summary["elapsed_s"] = time.perf_counter() - t_all
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        write_json(self.summary, self.out / "suite.json")
+        return self.summary
+
+    def _service_steps(self, pool: list[str], raw_before: dict) -> None:
+        cfg = self.cfg
+        # Main deployment: one replica of each (no autoscaling), Embedder with 2 torch threads.
+        self.deploy(options={"Embedder": {"num_replicas": 1}, "Scorer": {"num_replicas": 1}, "Dispatcher": {"num_replicas": 1}})
+        self.load(concurrency=4, max_requests=16, duration_s=30)  # warm up every hop
+        if self.want("overhead"):
+            self._overhead()
+        saturation = None
+        if self.want("throughput"):
+            saturation = self._throughput()
+        if self.want("sweep"):
+            self._sweep()
+        if self.want("fuzz"):
+            from load_tests.fuzz import run_fuzz
+
+            res = run_fuzz(self.service.url, cfg.fuzz_examples)
+            print_table("fuzz", [{k: v for k, v in res.items() if k not in ("problems",)}])
+            for p in res["problems"][:10]:
+                print(f"  PROBLEM {p['problem']}: {p['case'][:200]}")
+            self.save("fuzz", res)
+        if self.want("backend_faults"):
+            rows = faults.backend_faults(self.service, self.stub, pool, self.prompts, cfg.backend_timeout_s, cfg.max_attempts,
+                                         requests=cfg.fault_requests)
+            print_table("backend faults (chat, stand-in backend)", rows,
+                        ["scenario", "expect", "sent", "ok", "fallbacks", "errors", "p50_ms", "max_ms", "deadline_ms", "within_deadline"])
+            self.save("backend_faults", rows)
+        if self.want("kills"):
+            rows = []
+            for dep in ("Embedder", "Scorer"):
+                load = LoadConfig(url=self.service.url, concurrency=8, max_requests=1_000_000, duration_s=cfg.kill_duration_s, timeout_s=60)
+                rows.append(faults.kill_during_load(self.service, dep, load, self.prompts, kill_after_s=min(5.0, cfg.kill_duration_s / 4)))
+                cluster.wait_running(self.service.app_name, dep, 1)
+            print_table("replica kills during a closed-loop run (concurrency 8)", rows,
+                        ["deployment", "sent", "ok", "failed", "failed_by_status", "in_flight_at_kill", "replacement_running_s",
+                         "affected", "disruption_s", "max_latency_ms"])
+            self.save("kills", rows)
+        if self.want("batching"):
+            self._batching()
+        if self.want("scaling"):
+            self._scaling()
+        if self.want("autoscaling"):
+            self._autoscaling()
+        if self.want("overload"):
+            thr = saturation or 30.0
+            self._overload(thr)
+
+    def _overhead(self) -> None:
+        import aiohttp  # noqa: F401 - the generator needs it; fail early
+
+        n = self.cfg.overhead_requests
+        route = self.load(concurrency=1, max_requests=n, duration_s=120)
+        chat = self.load(endpoint="chat", concurrency=1, max_requests=n, duration_s=120)
+        # The backend's own latency: the same chat body straight to the stand-in backend.
+        backend = run_load(LoadConfig(url=f"http://127.0.0.1:{self.stub.port}", endpoint="chat", concurrency=1, max_requests=n,
+                                      duration_s=120, chat_model=self._any_model()), self.prompts)
+        rows = [
+            {"what": "/v1/route (1 prompt)", **{k: route.latency_ms[k] for k in ("p50", "p95", "p99")}, "errors": route.errors},
+            {"what": "/v1/chat/completions", **{k: chat.latency_ms[k] for k in ("p50", "p95", "p99")}, "errors": chat.errors},
+            {"what": "stand-in backend alone", **{k: backend.latency_ms[k] for k in ("p50", "p95", "p99")}, "errors": backend.errors},
+        ]
+        chat_overhead = chat.latency_ms["p50"] - backend.latency_ms["p50"]
+        rows.append({"what": "chat minus backend (p50)", "p50": chat_overhead})
+        print_table("router overhead at concurrency 1 (ms)", rows)
+        self.save("overhead", {"route": _res(route), "chat": _res(chat), "backend": _res(backend), "route_p50_ms": route.latency_ms["p50"],
+                               "chat_overhead_p50_ms": chat_overhead, "rows": rows})
+
+    def _any_model(self) -> str:
+        from router.model.artifact import load_artifact
+
+        return load_artifact(self.app_args["artifact_path"]).models[0]
+
+    def _throughput(self) -> float:
+        cfg = self.cfg
+        single = self.load(concurrency=cfg.saturation_concurrency, duration_s=cfg.saturation_s)
+        lists = self.load(concurrency=max(2, cfg.saturation_concurrency // cfg.list_size), duration_s=cfg.saturation_s,
+                          prompts_per_request=cfg.list_size)
+        rows = [{"input": "1 prompt/request", "concurrency": single.config["concurrency"], "req_per_s": single.throughput_rps,
+                 "prompts_per_s": single.prompts_per_s, "p50_ms": single.latency_ms["p50"], "p99_ms": single.latency_ms["p99"],
+                 "errors": single.errors},
+                {"input": f"{cfg.list_size} prompts/request", "concurrency": lists.config["concurrency"], "req_per_s": lists.throughput_rps,
+                 "prompts_per_s": lists.prompts_per_s, "p50_ms": lists.latency_ms["p50"], "p99_ms": lists.latency_ms["p99"],
+                 "errors": lists.errors}]
+        print_table("service throughput at saturation (/v1/route)", rows)
+        best = max(single.prompts_per_s, lists.prompts_per_s)
+        self.save("throughput", {"rows": rows, "single": _res(single), "lists": _res(lists), "best_prompts_per_s": best,
+                                 "single_prompts_per_s": single.prompts_per_s})
+        return single.throughput_rps
+
+    def _sweep(self) -> None:
+        results = []
+        for rate in self.cfg.sweep_rates:
+            r = self.load(mode="open", rate=rate, duration_s=self.cfg.sweep_step_s, max_in_flight=2048, timeout_s=30)
+            print(f"[sweep] offered {rate:g}/s: {r.line()}", flush=True)
+            results.append(r)
+        plot_sweep(results, self.out / "sweep.png", title=f"/v1/route, 1 prompt/request, {self.encoder_name}")
+        rows = [{"offered_rps": r.offered_rps, "achieved_rps": r.throughput_rps, "p50_ms": r.latency_ms["p50"], "p95_ms": r.latency_ms["p95"],
+                 "p99_ms": r.latency_ms["p99"], "errors": sum(r.errors.values())} for r in results]
+        print_table("latency vs offered load (open loop, Poisson)", rows)
+        self.save("sweep", {"rows": rows, "results": [_res(r) for r in results]})
+
+    def _batching(self) -> None:
+        cfg = self.cfg
+        # A fixed `version` makes a redeploy that changes only the Embedder's user_config a live
+        # reconfigure (no replica restart); max_ongoing_requests is raised so batches of 128 can form.
+        opts = {d: {"version": "batching", "num_replicas": 1} for d in cluster.DEPLOYMENTS}
+        opts["Embedder"]["max_ongoing_requests"] = 2 * cfg.batch_concurrency
+        opts["Dispatcher"]["max_ongoing_requests"] = 2 * cfg.batch_concurrency
+        rows = []
+        for size in cfg.batch_sizes:
+            for wait in cfg.batch_waits:
+                batching = {"max_batch_size": size, "batch_wait_timeout_s": wait}
+                self.deploy({"embedder_batching": batching}, opts)
+                health = cluster.wait_healthy(self.service.url)
+                assert health["embedder"]["batching"] == batching, health
+                r = self.load(concurrency=cfg.batch_concurrency, duration_s=cfg.batch_step_s)
+                rows.append({"max_batch_size": size, "wait_s": wait, "prompts_per_s": r.prompts_per_s, "p50_ms": r.latency_ms["p50"],
+                             "p99_ms": r.latency_ms["p99"], "errors": sum(r.errors.values())})
+                print(f"[batching] {batching}: {r.line()}", flush=True)
+        best = max(rows, key=lambda r: r["prompts_per_s"])
+        # Recommend the smallest wait among configurations within 5% of the best throughput (less idle latency).
+        near = [r for r in rows if r["prompts_per_s"] >= 0.95 * best["prompts_per_s"]]
+        rec = min(near, key=lambda r: (r["wait_s"], r["p99_ms"] or 0))
+        print_table(f"Embedder batching (closed loop, concurrency {cfg.batch_concurrency}, 1 prompt/request)", rows)
+        print(f"[batching] recommended: max_batch_size={rec['max_batch_size']} batch_wait_timeout_s={rec['wait_s']}")
+        self.save("batching", {"rows": rows, "concurrency": cfg.batch_concurrency, "best": best, "recommended": rec})
+        cluster.undeploy("router-bench")
+
+    def _scaling(self) -> None:
+        cfg = self.cfg
+        rows = []
+        for replicas, threads in ((1, 2), (2, 1), (1, 1)):
+            self.deploy({"embedder_threads": threads}, {"Embedder": {"num_replicas": replicas}, "Scorer": {"num_replicas": 1},
+                                                        "Dispatcher": {"num_replicas": 1}})
+            self.load(concurrency=4, max_requests=8, duration_s=20)
+            r = self.load(concurrency=cfg.saturation_concurrency, duration_s=cfg.scaling_s)
+            rows.append({"embedder_replicas": replicas, "threads_each": threads, "prompts_per_s": r.prompts_per_s,
+                         "p50_ms": r.latency_ms["p50"], "p99_ms": r.latency_ms["p99"], "errors": sum(r.errors.values())})
+            print(f"[scaling] {replicas}x{threads}: {r.line()}", flush=True)
+        print_table(f"Embedder replicas (closed loop, concurrency {cfg.saturation_concurrency})", rows)
+        self.save("scaling", {"rows": rows})
+
+    def _autoscaling(self) -> None:
+        cfg = self.cfg
+        auto = {"min_replicas": 1, "max_replicas": 2, "initial_replicas": 1, "target_ongoing_requests": 8,
+                "metrics_interval_s": 1.0, "look_back_period_s": 3.0, "upscale_delay_s": 3.0, "downscale_delay_s": 8.0}
+        self.deploy({"embedder_threads": 1}, {"Embedder": {"autoscaling_config": auto}, "Scorer": {"num_replicas": 1},
+                                              "Dispatcher": {"num_replicas": 1}})
+        timeline: list[dict] = []
+        stop = threading.Event()
+        t0 = time.time()
+
+        def poll():
+            while not stop.is_set():
+                states = cluster.replica_states(self.service.app_name).get("Embedder", {})
+                timeline.append({"t": time.time() - t0, "running": states.get("RUNNING", 0), "states": states})
+                stop.wait(0.5)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        phases = []
+        for name, conc, dur in (("low", 1, cfg.autoscale_low_s), ("high", cfg.saturation_concurrency, cfg.autoscale_high_s)):
+            start = time.time() - t0
+            r = self.load(concurrency=conc, duration_s=dur, keep_records=True)
+            phases.append({"phase": name, "concurrency": conc, "start_s": start, "end_s": time.time() - t0, "prompts_per_s": r.prompts_per_s,
+                           "p50_ms": r.latency_ms["p50"], "p99_ms": r.latency_ms["p99"], "errors": sum(r.errors.values()),
+                           "completions": [(start + rec["start"] + rec["latency"]) for rec in r.records if rec["status"].startswith("2")]})
+            print(f"[autoscaling] {name}: {r.line()}", flush=True)
+        time.sleep(cfg.autoscale_idle_s)
+        stop.set()
+        poller.join()
+        step_at = phases[1]["start_s"]
+        up = next((p["t"] - step_at for p in timeline if p["t"] >= step_at and p["running"] >= 2), None)
+        self._plot_autoscaling(timeline, phases, self.out / "autoscaling.png")
+        rows = [{k: v for k, v in p.items() if k != "completions"} for p in phases]
+        print_table("autoscaling Embedder (1-2 replicas x 1 thread) under a load step", rows)
+        print(f"[autoscaling] second replica RUNNING {up if up is None else round(up, 1)} s after the step; max replicas "
+              f"{max((p['running'] for p in timeline), default=0)}")
+        self.save("autoscaling", {"autoscaling_config": auto, "phases": rows, "timeline": timeline, "scale_up_s": up,
+                                  "max_running": max((p["running"] for p in timeline), default=0)})
+        cluster.undeploy("router-bench")
+
+    @staticmethod
+    def _plot_autoscaling(timeline, phases, path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        fig, ax = plt.subplots(figsize=(9, 4))
+        ax.step([p["t"] for p in timeline], [p["running"] for p in timeline], where="post", label="Embedder replicas RUNNING", color="C0")
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("replicas")
+        ax.set_ylim(0, 3)
+        ax2 = ax.twinx()
+        done = np.sort(np.concatenate([np.asarray(p["completions"]) for p in phases]))
+        if done.size:
+            bins = np.arange(0, done.max() + 2, 2.0)
+            counts, edges = np.histogram(done, bins=bins)
+            ax2.plot(edges[:-1] + 1, counts / 2.0, color="C1", label="completed req/s (2 s bins)")
+        ax2.set_ylabel("requests/s")
+        for p in phases:
+            ax.axvspan(p["start_s"], p["end_s"], alpha=0.08 if p["phase"] == "low" else 0.18, color="gray")
+        fig.legend(loc="upper left")
+        fig.suptitle("autoscaling under a load step (concurrency 1 -> high)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+    def _overload(self, capacity_rps: float) -> None:
+        cfg = self.cfg
+        rate = max(capacity_rps * cfg.overload_factor, 5.0)
+        rows = []
+        for label, dispatcher in (("max_queued_requests=8, max_ongoing=16", {"max_ongoing_requests": 16, "max_queued_requests": 8}),
+                                  ("unbounded queue (max_queued_requests=-1)", {"max_ongoing_requests": 16, "max_queued_requests": -1})):
+            self.deploy(options={"Embedder": {"num_replicas": 1}, "Scorer": {"num_replicas": 1},
+                                 "Dispatcher": {"num_replicas": 1, **dispatcher}})
+            res = faults.overload(self.service, self.prompts, rate, cfg.overload_s, timeout_s=60)
+            res["setting"] = label
+            rows.append(res)
+        table = [{"setting": r["setting"], "offered_rps": r["offered_rps"], "sent": r["sent"], "ok": r["ok"], "shed_503": r["shed_503"],
+                  "other_errors": {k: v for k, v in r["errors"].items() if k != "503"}, "ok_p50_ms": r["ok_latency_ms"]["p50"],
+                  "ok_p99_ms": r["ok_latency_ms"]["p99"], "max_ms": r["all_latency_ms"]["max"]} for r in rows]
+        print_table(f"overload: open loop at {cfg.overload_factor:g}x the measured capacity for {cfg.overload_s:g} s", table)
+        self.save("overload", {"rows": table, "results": rows})
+        cluster.undeploy("router-bench")
+
+
+# -- BENCHMARKS.md --------------------------------------------------------------------------------
+def _f(v, nd=1):
+    return "-" if v is None else f"{v:.{nd}f}"
+
+
+def render_markdown(out: Path, command: str) -> str:
+    """The serve-bench section of BENCHMARKS.md from the JSON files in ``out``."""
+    from load_tests.common import format_table
+
+    def get(name):
+        p = out / f"{name}.json"
+        return read_json(p) if p.exists() else None
+
+    suite = get("suite") or {}
+    m = suite.get("machine", {})
+    cfg = suite.get("config", {})
+    enc_name = {"minilm": "all-MiniLM-L6-v2", "hash": "hash:64"}.get(cfg.get("encoder"), cfg.get("encoder"))
+    lines = [
+        "## Serving: load, latency, batching, scaling, faults",
+        "",
+        f"Command: `{command}` (about {_f((suite.get('elapsed_s') or 0) / 60)} min). Machine: {m.get('cpus')} CPUs, "
+        f"{m.get('platform')}, torch {m.get('torch')}, measured {m.get('date_utc')} UTC, while other work shared the CPUs "
+        "(runs swing by about ±30%).",
+        "",
+        f"Encoder **{enc_name}** on **real prompts** (the bundled `routellm` table, seeded shuffle, a request number appended "
+        "so nothing is ever served from a cache). Router artifact: trained for a few epochs by the suite itself on `dcrouter` "
+        "(9 models; the speed of a forward pass does not depend on the weights). Backends: the stand-in backend "
+        "(`serve_app/testing/stub_backend.py`, a test double). Serve access logs off in every deployment. "
+        "Raw JSON: `results/load/*.json`.",
+        "",
+    ]
+    thr, enc, ov = get("throughput"), get("encoder"), get("overhead")
+    if thr and enc:
+        ratio = thr.get("ratio")
+        lines += ["### Throughput vs the machine's limit (goal ≥ 0.8)", "",
+                  format_table([{"what": "raw encoder, batched, 2 threads (mean of before/after)", "prompts/s": enc["prompts_per_s_mean"]},
+                                {"what": "raw encoder before / after", "prompts/s": f"{enc['before']['prompts_per_s']:.1f} / {enc['after']['prompts_per_s']:.1f}"},
+                                *({"what": f"service, {r['input']}, concurrency {r['concurrency']}", "prompts/s": r["prompts_per_s"]} for r in thr["rows"]),
+                                {"what": "**ratio (best service / raw)**", "prompts/s": f"**{_f(ratio, 2)}**"}]),
+                  ""]
+    if ov:
+        lines += ["### Router overhead at concurrency 1 (goal p50 < 15 ms)", "",
+                  format_table([{k: r.get(k) for k in ("what", "p50", "p95", "p99")} for r in ov["rows"]]), ""]
+        if enc and enc.get("single_prompt"):
+            sp = enc["single_prompt"]
+            lines += [f"Encoding one prompt alone in-process takes p50 {_f(sp['p50_ms'])} ms (p95 {_f(sp['p95_ms'])} ms); "
+                      f"/v1/route minus that: {_f(ov['route_p50_ms'] - sp['p50_ms'])} ms of Serve hops, scoring and decision.", ""]
+    sc = get("scorer")
+    if sc:
+        lines += [f"### Cross-attention scorer alone ({sc['variant']}, hidden {sc['hidden_dim']}, 11 models, batch 1,024)", "",
+                  format_table(sc["rows"], ["threads", "predict_ms", "prompts_per_s", "decide_ms", "prompts_per_s_with_decide", "batch1_p50_ms"]), ""]
+    sw = get("sweep")
+    if sw:
+        lines += ["### Latency vs offered load (open loop, Poisson, /v1/route, 1 prompt/request)", "", format_table(sw["rows"]), "",
+                  "![latency vs offered load](results/load/sweep.png)", ""]
+    b = get("batching")
+    if b:
+        rec = b["recommended"]
+        lines += [f"### Embedder batching (closed loop, concurrency {b['concurrency']}, 1 prompt/request)", "", format_table(b["rows"]), "",
+                  f"Best throughput: max_batch_size={b['best']['max_batch_size']}, wait {b['best']['wait_s']} s. "
+                  f"**Recommended default: max_batch_size={rec['max_batch_size']}, batch_wait_timeout_s={rec['wait_s']}** "
+                  "(the shortest wait within 5% of the best throughput). In a closed loop p99 ≈ concurrency / throughput "
+                  "(Little's law), so p99 mostly mirrors throughput here.", ""]
+    s = get("scaling")
+    if s:
+        lines += ["### Embedder replicas (closed loop)", "", format_table(s["rows"]), ""]
+    a = get("autoscaling")
+    if a:
+        lines += ["### Autoscaling under a load step", "", format_table(a["phases"]), "",
+                  f"Autoscaling config: `{json.dumps(a['autoscaling_config'])}`. Second Embedder replica RUNNING "
+                  f"{_f(a['scale_up_s'])} s after the step; most replicas seen: {a['max_running']}.", "",
+                  "![autoscaling](results/load/autoscaling.png)", ""]
+    k = get("kills")
+    if k:
+        lines += ["### Killing a replica during a load run (closed loop, concurrency 8)", "",
+                  format_table(k, ["deployment", "sent", "ok", "failed", "failed_by_status", "in_flight_at_kill", "replacement_running_s",
+                                   "affected", "disruption_s", "max_latency_ms"]), "",
+                  "`failed`: non-2xx answers; `affected`: failed or slower than 3× the pre-kill p95; `disruption_s`: from the kill "
+                  "to the end of the last affected request; `replacement_running_s`: until Serve reported a new replica RUNNING.", ""]
+    bf = get("backend_faults")
+    if bf:
+        lines += ["### Backend faults (chat through the stand-in backend)", "",
+                  format_table(bf, ["scenario", "expect", "sent", "ok", "fallbacks", "errors", "p50_ms", "max_ms", "deadline_ms", "within_deadline"]), ""]
+    o = get("overload")
+    if o:
+        lines += ["### Overload (open loop far above capacity)", "", format_table(o["rows"]), ""]
+    fz = get("fuzz")
+    if fz:
+        probs = "; ".join(f"{p['problem']}: `{p['case'][:100]}`" for p in fz["problems"][:5]) or "none"
+        lines += ["### Fuzzing the HTTP API (hypothesis + fixed bad inputs)", "",
+                  f"{fz['cases']} requests, statuses {json.dumps(fz['statuses'])}, healthz after: {fz['healthz_after']}, "
+                  f"problems: {probs}.", ""]
+    lines += ["Reproduce one piece: `python -m load_tests.generator --help`, `python -m load_tests.bench_scorer`, "
+              "`python -m load_tests.bench_encoder`, `python -m load_tests.fuzz --url ...`."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m load_tests.suite", description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="results/load", help="output folder for JSON and plots (default %(default)s)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and the hash:64 encoder (minutes, for trying the suite)")
+    p.add_argument("--steps", help=f"comma-separated subset of: {','.join(STEPS)}")
+    p.add_argument("--no-md", action="store_true", help="do not rewrite BENCHMARKS.md")
+    p.add_argument("--md-only", action="store_true", help="only re-render BENCHMARKS.md from the JSON in --out")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    command = "python -m load_tests.suite --out results/load" + (" --quick" if args.quick else "")
+    if not args.md_only:
+        steps = set(STEPS) if not args.steps else {s.strip() for s in args.steps.split(",")}
+        unknown = steps - set(STEPS)
+        if unknown:
+            print(f"load_tests.suite: error: unknown steps {sorted(unknown)}; choose from {list(STEPS)}", file=sys.stderr)
+            return 2
+        out.mkdir(parents=True, exist_ok=True)
+        cfg = SuiteConfig.quick() if args.quick else SuiteConfig()
+        Suite(cfg, out, steps).run()
+    if not args.no_md:
+        path = update_benchmarks_md(render_markdown(out, command))
+        print(f"updated {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
