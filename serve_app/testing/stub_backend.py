@@ -9,7 +9,8 @@ machine with no LLMs and no internet.
     python -m serve_app.testing.stub_backend --port 9001 --fail model-x --fail model-y:503 --delay-ms 50
 
 Behaviour can also be changed while it runs (tests do this):
-``POST /stub/behaviour {"fail": {"model-x": 500}, "delay_ms": {"model-y": 2000}, "default_delay_ms": 0}``
+``POST /stub/behaviour {"fail": {"model-x": 500}, "delay_ms": {"model-y": 2000}, "default_delay_ms": 0,
+"cut_stream": {"model-z": 3}}`` (``cut_stream``: drop the connection after that many streamed chunks)
 and ``GET /stub/stats`` returns the number of chat requests seen per model.
 """
 
@@ -39,6 +40,8 @@ class Behaviour:
     default_delay_ms: float = 0.0
     # Delay between streamed chunks, so a streaming client sees several separate events.
     chunk_delay_ms: float = 0.0
+    # model -> number of content chunks after which the stream's connection is dropped.
+    cut_stream: dict[str, int] = field(default_factory=dict)
 
     def delay_for(self, model: str) -> float:
         return self.delay_ms.get(model, self.default_delay_ms) / 1000.0
@@ -92,7 +95,11 @@ class StubBackend:
             first = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                      "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
             await resp.write(f"data: {json.dumps(first)}\n\n".encode())
-            for word in _words(b.text):
+            for i, word in enumerate(_words(b.text)):
+                if model in b.cut_stream and i >= b.cut_stream[model]:
+                    # Drop the connection mid-stream, without the terminating chunk.
+                    request.transport.close()
+                    return resp
                 chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                          "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
                 await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -129,6 +136,8 @@ class StubBackend:
             b.fail = {str(k): int(v) for k, v in body["fail"].items()}
         if "delay_ms" in body:
             b.delay_ms = {str(k): float(v) for k, v in body["delay_ms"].items()}
+        if "cut_stream" in body:
+            b.cut_stream = {str(k): int(v) for k, v in body["cut_stream"].items()}
         for key in ("default_delay_ms", "chunk_delay_ms"):
             if key in body:
                 setattr(b, key, float(body[key]))

@@ -145,3 +145,19 @@ def test_sse_rewrite_sets_the_model_and_passes_other_lines():
     assert json.loads(out[len(b"data: "):]) == {"model": "x", "choices": []} and out.endswith(b"\n")
     for line in (b"data: [DONE]\n", b"\n", b": keep-alive\n", b"data: {not json}\n", b"event: ping\n"):
         assert rewrite_sse_event(line, "x") == line
+
+
+def test_a_stream_cut_mid_way_ends_with_an_error_event(stub_backend, tmp_path):
+    stub_backend.behaviour.cut_stream = {"small": 3}
+    svc = make_service(stub_backend.port, tmp_path)
+
+    async def go():
+        resp = await svc.chat(chat_body(stream=True), {"x-router-lambda": "1"})
+        return resp, b"".join([c async for c in resp.body_iterator]).decode()
+
+    resp, raw = run(svc, go())
+    assert resp.status_code == 200 and resp.headers["x-router-model"] == "small"
+    events = [e[len("data: "):] for e in raw.split("\n\n") if e.startswith("data: ")]
+    assert "[DONE]" not in events
+    last = json.loads(events[-1])
+    assert last["error"]["type"] == "upstream_error" and "failed mid-stream" in last["error"]["message"]
