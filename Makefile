@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install run serve eval compare test clean-cache
+.PHONY: install run serve eval compare test bench clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,3 +30,7 @@ run: serve
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# `make bench`: the load/benchmark/fault suite (~15 min on 2 cores); refreshes results/load and BENCHMARKS.md.
+bench: install
+	$(PY) -m load_tests.suite --out results/load
