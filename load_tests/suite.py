@@ -394,8 +394,10 @@ class Suite:
         cfg = self.cfg
         rate = max(capacity_rps * cfg.overload_factor, 5.0)
         rows = []
-        for label, dispatcher in (("max_queued_requests=8, max_ongoing=16", {"max_ongoing_requests": 16, "max_queued_requests": 8}),
-                                  ("unbounded queue (max_queued_requests=-1)", {"max_ongoing_requests": 16, "max_queued_requests": -1})):
+        deployed = cluster.config_deployment_options().get("Dispatcher", {})
+        as_deployed = {k: deployed[k] for k in ("max_ongoing_requests", "max_queued_requests") if k in deployed}
+        for label, dispatcher in (("ingress max_ongoing=16, max_queued=8", {"max_ongoing_requests": 16, "max_queued_requests": 8}),
+                                  (f"as in serve_config.yaml: {as_deployed or 'Serve defaults'}", as_deployed)):
             self.deploy(options={"Embedder": {"num_replicas": 1}, "Scorer": {"num_replicas": 1},
                                  "Dispatcher": {"num_replicas": 1, **dispatcher}})
             res = faults.overload(self.service, self.prompts, rate, cfg.overload_s, timeout_s=60)
