@@ -513,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/load", help="output folder for JSON and plots (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and the hash:64 encoder (minutes, for trying the suite)")
     p.add_argument("--steps", help=f"comma-separated subset of: {','.join(STEPS)}")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                   help="override one SuiteConfig field, e.g. --set saturation_s=8 --set 'sweep_rates=[5,10]'")
     p.add_argument("--no-md", action="store_true", help="do not rewrite BENCHMARKS.md")
     p.add_argument("--md-only", action="store_true", help="only re-render BENCHMARKS.md from the JSON in --out")
     args = p.parse_args(argv)
@@ -526,6 +528,20 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         out.mkdir(parents=True, exist_ok=True)
         cfg = SuiteConfig.quick() if args.quick else SuiteConfig()
+        try:
+            updates = {}
+            for item in args.set:
+                key, sep, value = item.partition("=")
+                if not sep or key not in SuiteConfig.model_fields:
+                    raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {sorted(SuiteConfig.model_fields)}")
+                try:
+                    updates[key] = json.loads(value)
+                except json.JSONDecodeError:
+                    updates[key] = value
+            cfg = SuiteConfig.model_validate({**cfg.model_dump(), **updates})
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            print(f"load_tests.suite: error: {exc}", file=sys.stderr)
+            return 2
         Suite(cfg, out, steps).run()
     if not args.no_md:
         path = update_benchmarks_md(render_markdown(out, command))
