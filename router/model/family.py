@@ -7,7 +7,8 @@ loaded from that directory (already fitted) instead of trained.
 
 ``ctx.options`` may hold ``cross_attention``: a dict of :class:`TrainConfig` fields (or a
 TrainConfig), or ``train_config``: a path to a YAML/JSON file of them. ``ctx.seed`` is the seed
-unless the options set one.
+unless the options set one. ``encoder``: the prompts' encoder, used to initialise the model
+embeddings from the model names (as ``router train`` does); without it they start at random.
 """
 
 from __future__ import annotations
@@ -39,4 +40,6 @@ def build_family(ctx: BuildContext) -> list[RouterEntry]:
 
         artifact = load_artifact(ctx.artifact)
         return [RouterEntry(artifact.predictor, dict(ROWS), fitted=True)]
-    return [RouterEntry(CrossAttentionPredictor(config_from_context(ctx)), dict(ROWS), fitted=False)]
+    predictor = CrossAttentionPredictor(config_from_context(ctx))
+    predictor.name_encoder = (ctx.options or {}).get("encoder")
+    return [RouterEntry(predictor, dict(ROWS), fitted=False)]

@@ -66,11 +66,18 @@ class CrossAttentionPredictor(Predictor):
         self.prices: dict[str, float] = {}
         self.history: list[dict] = []
         self.train_seconds: float = 0.0
+        # Optional encoder (anything with ``.embed(texts)``) used by ``fit`` to initialise the model
+        # embeddings from the model names when ``config.init_from_names`` (set by the family).
+        self.name_encoder = None
 
     # -- Predictor interface -------------------------------------------------------------------
     def fit(self, X, quality, cost, models: Sequence[str], tokens=None, mask=None, model_init=None) -> "CrossAttentionPredictor":
         from router.model.training import fit_predictor
 
+        if model_init is None and self.config.init_from_names and self.name_encoder is not None:
+            model_init = np.asarray(self.name_encoder.embed(list(models)), dtype=np.float32)
+            if model_init.shape[1:] != np.shape(X)[1:]:
+                model_init = None  # another encoder than the prompts': no name initialisation
         return fit_predictor(self, X, quality, cost, models, tokens=tokens, mask=mask, model_init=model_init, progress=False)
 
     @property

@@ -1,0 +1,310 @@
+"""The cross-attention comparison, reproduced by one command:
+
+    python -m router.model.compare --out results/comparison            # everything (long: see README)
+    python -m router.model.compare --out results/comparison --parts ablation,stability --datasets dcrouter
+
+Parts (each writes its own JSON under ``OUT/<dataset>/`` so parts can be rerun alone):
+
+* ``main``: in-distribution (the dataset's train/test split, ``router.data.splits.train_test_split``
+  mode ``auto``) through the evaluation runner: cross-attention (linear and exponential rewards),
+  KNN, MLP, SVM, zero router, oracle, single models; ``OUT/<dataset>/in_distribution/``.
+* ``cross``: leave-one-domain-out for every domain, averaged; ``OUT/<dataset>/cross_domain/``.
+* ``ablation``: the two attention variants (prompt_queries, model_queries with static token
+  features) trained on the same split: AIQ, validation AIQ, parameters, train time, prompts/s.
+* ``stability``: linear vs exponential reward over λ on the default router's test predictions.
+* ``extend``: a model held out of the pool and added back from 100 labelled prompts (frozen
+  network) vs a full retrain with it and the router without it (datasets with ≥ 3 models).
+
+``--parts tables`` (always run last) renders ``OUT/tables.md`` from whatever JSON exists. The
+embeddings come from the on-disk cache (the bundled datasets are pre-embedded); nothing here
+touches the test split for a choice: defaults were chosen on the validation split carved from
+training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("router.model.compare")
+
+PARTS = ("main", "cross", "ablation", "stability", "extend", "tables")
+ROUTERS = ("cross_attention", "knn", "mlp", "svm")
+EXTEND_PROMPTS = 100
+ENCODER = None  # the run's encoder (set by main); also embeds model names for their initialisation
+
+
+def _dump(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _split(table):
+    from router.data.splits import train_test_split
+
+    return train_test_split(table, "auto")
+
+
+def _aiqs(prediction, test, c_ref, rewards=("linear", "exponential")) -> dict:
+    from router.evaluation.metrics import aiq_paper, max_quality, ndch
+    from router.evaluation.sweep import sweep
+
+    out = {}
+    for r in rewards:
+        pts = np.array(sweep(prediction, test.quality, test.cost, r, c_ref=c_ref))
+        out[r] = {"aiq": aiq_paper(ndch(pts[:, :2])), "max_quality": max_quality(pts[:, :2])[0]}
+    return out
+
+
+def part_main(name, table, encoder, config, out: Path) -> None:
+    from router.evaluation.runner import evaluate, format_table, write_results
+    from router.registry import BuildContext
+
+    train, test = _split(table)
+    ctx = BuildContext(seed=config.seed, options={"cross_attention": config, "encoder": encoder})
+    results = evaluate(train, test, ROUTERS, encoder, ctx, dataset=name)
+    write_results(results, out / name / "in_distribution")
+    print(format_table(results), flush=True)
+
+
+def part_cross(name, table, encoder, config, out: Path) -> None:
+    from router.evaluation.runner import evaluate_cross_domain, format_cross_domain_table, write_cross_domain
+    from router.registry import BuildContext
+
+    ctx = BuildContext(seed=config.seed, options={"cross_attention": config, "encoder": encoder})
+    summary, per_domain = evaluate_cross_domain(table, ROUTERS, encoder, ctx, dataset=name)
+    write_cross_domain(summary, per_domain, out / name / "cross_domain")
+    print(format_cross_domain_table(summary), flush=True)
+
+
+def _train(config, train, X, tokens=None, mask=None):
+    from router.model.training import train_router
+
+    init = ENCODER.embed(list(train.models)) if config.init_from_names else None
+    return train_router(X, train.quality, train.cost, train.models, config, progress=False, tokens=tokens, mask=mask, model_init=init)
+
+
+def part_ablation(name, table, encoder, config, out: Path) -> dict:
+    from router.model.cross_attention import count_parameters
+    from router.model.tokens import StaticTokenFeaturizer
+
+    train, test = _split(table)
+    X, Xt = encoder.embed(train.prompts), encoder.embed(test.prompts)
+    rows = {}
+    for variant in ("prompt_queries", "model_queries"):
+        cfg = config.model_copy(update={"variant": variant})
+        tok = tok_t = msk = msk_t = None
+        feat_seconds = 0.0
+        if variant == "model_queries":
+            t0 = time.perf_counter()
+            featurize = StaticTokenFeaturizer(encoder.name, cfg.token_segments)
+            tok, msk = featurize(train.prompts)
+            tok_t, msk_t = featurize(test.prompts)
+            feat_seconds = time.perf_counter() - t0
+        pred = _train(cfg, train, X, tok, msk)
+        t0 = time.perf_counter()
+        prediction = pred.predict(Xt, tokens=tok_t, mask=msk_t)
+        predict_seconds = time.perf_counter() - t0
+        best = pred.history[pred.best_epoch - 1]
+        rows[variant] = {
+            "test": _aiqs(prediction, test, pred.c_ref),
+            "val_aiq_linear": best.get("val_aiq"),
+            "val_loss": best["val_loss"],
+            "parameters": count_parameters(pred.network),
+            "train_seconds": pred.train_seconds,
+            "best_epoch": pred.best_epoch,
+            "token_feature_seconds": feat_seconds,
+            "predict_prompts_per_second": len(Xt) / max(predict_seconds, 1e-9),
+        }
+        print(f"{name} ablation {variant}: {json.dumps(rows[variant])}", flush=True)
+    _dump({"dataset": name, "config": config.model_dump(), "variants": rows}, out / name / "ablation.json")
+    return rows
+
+
+def part_stability(name, table, encoder, config, out: Path) -> dict:
+    from router.model.reward_stability import DENSE_GRID, reward_stability
+    from router.rewards import NORMALISED_GRID
+
+    train, test = _split(table)
+    pred = _train(config, train, encoder.embed(train.prompts))
+    prediction = pred.predict(encoder.embed(test.prompts))
+    result = {"dataset": name, "c_ref": pred.c_ref}
+    for label, grid in (("grid32", NORMALISED_GRID), ("dense302", DENSE_GRID)):
+        result[label] = reward_stability(prediction, test.quality, test.cost, pred.c_ref, grid=grid)
+        for r, s in result[label].items():
+            print(
+                f"{name} stability {label} {r}: distinct {s['distinct_points']}/{s['grid_size']}, "
+                f"max jump {s['max_cost_jump']:.3f}, switch {s['mean_switch_rate']:.4f}, AIQ {s['aiq']:.4f}",
+                flush=True,
+            )
+    _dump(result, out / name / "reward_stability.json")
+    return result
+
+
+def part_extend(name, table, encoder, config, out: Path, held_out=None) -> dict | None:
+    from router.model.extend import add_model
+
+    if len(table.models) < 3:
+        print(f"{name} extend: skipped ({len(table.models)} models; holding one out leaves a pool of 1)", flush=True)
+        return None
+    train, test = _split(table)
+    X, Xt = encoder.embed(train.prompts), encoder.embed(test.prompts)
+    full = _train(config, train, X)
+    res = {"dataset": name, "n_small": EXTEND_PROMPTS, "models": {}}
+    full_aiq = _aiqs(full.predict(Xt), test, full.c_ref)
+    # The best, the worst and a middle model by mean training quality (chosen on training data).
+    order = np.argsort(train.quality.mean(axis=0))
+    candidates = held_out or [train.models[i] for i in (order[-1], order[len(order) // 2], order[0])]
+    rng = np.random.default_rng(config.seed)
+    for model in candidates:
+        j = train.models.index(model)
+        rest = [m for m in train.models if m != model]
+        sub = train.with_models(rest)
+        t0 = time.perf_counter()
+        base = _train(config, sub, X)
+        small = rng.choice(len(train), size=min(EXTEND_PROMPTS, len(train)), replace=False)
+        t1 = time.perf_counter()
+        init = encoder.embed([model])[0] if config.init_from_names else None
+        grown = add_model(base, model, X[small], train.quality[small, j], train.cost[small, j], init=init, seed=config.seed)
+        add_seconds = time.perf_counter() - t1
+        # Evaluate with all models, columns in the data's order.
+        idx = [grown.models.index(m) for m in test.models]
+        pg = grown.predict(Xt)
+        from router.predictor import Prediction
+
+        aligned = Prediction(pg.quality[:, idx], pg.cost[:, idx])
+        without = _aiqs(base.predict(Xt), test.with_models(rest), base.c_ref)
+        res["models"][model] = {
+            "added_100": _aiqs(aligned, test, grown.c_ref),
+            "full_retrain": full_aiq,
+            "without_model": without,
+            "base_train_seconds": t1 - t0,
+            "add_seconds": add_seconds,
+            "new_model_test_mean_quality": float(test.quality[:, j].mean()),
+        }
+        print(f"{name} extend {model}: {json.dumps(res['models'][model])}", flush=True)
+    _dump(res, out / name / "extend.json")
+    return res
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def _best_baseline(routers: dict, key: str) -> tuple[str, float]:
+    base = {k: v[key] for k, v in routers.items() if not k.startswith("cross_attention")}
+    k = max(base, key=base.get)
+    return k, base[k]
+
+
+def render_tables(out: Path, datasets) -> str:
+    lines = []
+    for name in datasets:
+        d = out / name
+        ind = d / "in_distribution" / "results.json"
+        cross = d / "cross_domain" / "results.json"
+        settings = []
+        if ind.exists():
+            r = json.loads(ind.read_text())
+            settings.append(("in-distribution (test split)", r["routers"], r["zero_router"], r["oracle"], r.get("single_models", {})))
+        if cross.exists():
+            s = json.loads(cross.read_text())["cross_domain"]
+            settings.append((f"cross-domain (mean over {len(s['domains'])} held-out domains)", s["mean"]["routers"], s["mean"]["zero_router"], s["mean"]["oracle"], {}))
+        for title, routers, zero, oracle, singles in settings:
+            lines += [f"**{name}, {title}**", "", "| router | AIQ (paper) | AIQ (RouterBench) | max quality |", "| --- | ---: | ---: | ---: |"]
+            for row, v in sorted(routers.items(), key=lambda kv: -kv[1]["aiq"]):
+                lines.append(f"| {row} | {v['aiq']:.4f} | {v['aiq_routerbench']:.4f} | {v['max_quality']:.4f} |")
+            lines.append(f"| zero router | {zero['aiq']:.4f} | {zero['aiq_routerbench']:.4f} | |")
+            lines.append(f"| oracle | | | {oracle['quality']:.4f} |")
+            for m, v in singles.items():
+                lines.append(f"| {m} (single) | | | {v['quality']:.4f} |")
+            bname, bval = _best_baseline(routers, "aiq")
+            ca = max((v["aiq"], k) for k, v in routers.items() if k.startswith("cross_attention"))
+            lines += [
+                "",
+                f"Best cross-attention row {ca[1]} AIQ {ca[0]:.4f} vs best baseline {bname} {bval:.4f} "
+                f"({ca[0] - bval:+.4f}, {100 * (ca[0] - bval) / bval:+.1f}%); zero router {zero['aiq']:.4f} "
+                f"({ca[0] - zero['aiq']:+.4f}); oracle quality {oracle['quality']:.4f}, gap to the oracle in max quality "
+                f"{oracle['quality'] - max(v['max_quality'] for k, v in routers.items() if k.startswith('cross_attention')):.4f}.",
+                "",
+            ]
+        if (d / "ablation.json").exists():
+            a = json.loads((d / "ablation.json").read_text())["variants"]
+            lines += [f"**{name}, variant ablation** (same split and config)", "",
+                      "| variant | AIQ linear | AIQ exp | val AIQ (linear) | parameters | train s | predict prompts/s |",
+                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            for v, x in a.items():
+                lines.append(
+                    f"| {v} | {x['test']['linear']['aiq']:.4f} | {x['test']['exponential']['aiq']:.4f} | "
+                    f"{(x['val_aiq_linear'] or float('nan')):.4f} | {x['parameters']} | {x['train_seconds']:.1f} | {x['predict_prompts_per_second']:.0f} |"
+                )
+            lines.append("")
+        if (d / "reward_stability.json").exists():
+            st = json.loads((d / "reward_stability.json").read_text())
+            lines += [f"**{name}, reward stability over λ** (default router, test split)", "",
+                      "| grid | reward | distinct operating points | largest cost jump (share of range) | mean share of prompts switching | AIQ (paper) |",
+                      "| --- | --- | ---: | ---: | ---: | ---: |"]
+            for g in ("grid32", "dense302"):
+                for r, x in st[g].items():
+                    lines.append(f"| {g} | {r} | {x['distinct_points']}/{x['grid_size']} | {x['max_cost_jump']:.3f} | {x['mean_switch_rate']:.4f} | {x['aiq']:.4f} |")
+            lines.append("")
+        if (d / "extend.json").exists():
+            e = json.loads((d / "extend.json").read_text())
+            lines += [f"**{name}, a new model joins the pool** ({e['n_small']} labelled prompts, frozen network; AIQ paper form, linear / exp)", "",
+                      "| held-out model | without it (8 models) | added from 100 prompts | full retrain | add time s |", "| --- | ---: | ---: | ---: | ---: |"]
+            for m, x in e["models"].items():
+                f = lambda k: f"{x[k]['linear']['aiq']:.4f} / {x[k]['exponential']['aiq']:.4f}"  # noqa: E731
+                lines.append(f"| {m} | {f('without_model')} | {f('added_100')} | {f('full_retrain')} | {x['add_seconds']:.1f} |")
+            lines.append("")
+    text = "\n".join(lines)
+    (out / "tables.md").write_text(text + "\n")
+    return text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m router.model.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="results/comparison")
+    p.add_argument("--datasets", default="dcrouter,routellm")
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
+    p.add_argument("--config", help="YAML/JSON of TrainConfig fields (default: TrainConfig defaults)")
+    p.add_argument("--encoder", default=None, help="encoder name (default all-MiniLM-L6-v2)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+
+    import torch
+
+    from router.cli.train import build_train_encoder
+    from router.data.io import load_table
+    from router.model.training import TrainConfig, load_train_config
+
+    torch.set_num_threads(1)  # measured faster than 2 on the shared 2-core machine (see training.py)
+    parts = [x.strip() for x in args.parts.split(",") if x.strip()]
+    bad = [x for x in parts if x not in PARTS]
+    if bad:
+        p.error(f"unknown part(s) {bad}; choose from {PARTS}")
+    datasets = [x.strip() for x in args.datasets.split(",") if x.strip()]
+    config = load_train_config(args.config) if args.config else TrainConfig()
+    out = Path(args.out)
+    global ENCODER
+    encoder = ENCODER = build_train_encoder(args.encoder)
+    funcs = {"main": part_main, "cross": part_cross, "ablation": part_ablation, "stability": part_stability, "extend": part_extend}
+    for name in datasets:
+        table = load_table(name)
+        for part in parts:
+            if part == "tables":
+                continue
+            t0 = time.perf_counter()
+            funcs[part](name, table, encoder, config, out)
+            print(f"== {name} {part} done in {time.perf_counter() - t0:.0f} s", flush=True)
+    if "tables" in parts:
+        print(render_tables(out, datasets))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

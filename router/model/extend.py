@@ -1,0 +1,130 @@
+"""A new LLM joins the pool without retraining the network (beyond the paper).
+
+Everything trained stays frozen (projections, attention, heads, the other models' embeddings). Only
+the new model's embedding — one vector in the encoder's space — is fitted, on a small labelled set
+(50–200 prompts with the new model's quality and cost), with the training loss (quality loss +
+``cost_loss_weight`` × cost loss). Its cost statistics come from that set: with per-model cost
+normalisation, its own log-cost mean and std; with pooled normalisation the pool's (the embedding
+then has to carry the price level). The embedding starts from ``init`` (e.g. the encoder's embedding
+of the model's name) or from the mean of the existing model embeddings, and is kept near its start
+by an L2 penalty (``l2``), since 100 prompts cannot pin down 384 free numbers. Steps: full-batch
+Adam, the best step chosen on a seeded 20% of the small set.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from router.model.predictor import CostScaler, CrossAttentionPredictor
+
+
+def add_model(
+    predictor: CrossAttentionPredictor,
+    name: str,
+    X_small,
+    quality_small,
+    cost_small,
+    init=None,
+    steps: int = 300,
+    lr: float = 0.02,
+    l2: float = 1e-2,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> CrossAttentionPredictor:
+    """A new predictor whose pool is ``predictor.models + (name,)``; ``predictor`` is unchanged.
+
+    ``X_small`` (n, D) embeddings of the small set; ``quality_small``/``cost_small`` (n,) the new
+    model's quality (0..1) and cost (USD) on them."""
+    import torch
+
+    predictor._check_fitted()
+    if name in predictor.models:
+        raise ValueError(f"model {name!r} is already in the pool")
+    X = np.asarray(X_small, dtype=np.float32)
+    q = np.asarray(quality_small, dtype=np.float64).reshape(-1)
+    c = np.asarray(cost_small, dtype=np.float64).reshape(-1)
+    net = predictor.network
+    if X.ndim != 2 or X.shape[1] != net.input_dim or len(q) != len(X) or len(c) != len(X):
+        raise ValueError(f"need X (n, {net.input_dim}), quality (n,) and cost (n,); got {X.shape}, {q.shape}, {c.shape}")
+    if len(X) < 5:
+        raise ValueError(f"need at least 5 labelled prompts for the new model, got {len(X)}")
+    if (q < 0).any() or (q > 1).any() or (c < 0).any() or not (np.isfinite(q).all() and np.isfinite(c).all()):
+        raise ValueError("quality must be in [0, 1] and cost finite and >= 0")
+    if predictor.needs_tokens:
+        raise ValueError("add_model supports the prompt_queries variant (sentence embeddings only)")
+
+    old = predictor.scaler
+    if old.pooled:
+        mu, sigma = old.mu[0], old.sigma[0]
+    else:
+        one = CostScaler.fit(c[:, None])
+        mu, sigma = one.mu[0], one.sigma[0]
+    # Keep the pool's eps so free answers map the same way for every model.
+    z = ((np.log(c + old.eps) - mu) / sigma).astype(np.float32)
+
+    cfg = predictor.config
+    order = np.random.default_rng(seed).permutation(len(X))
+    n_val = max(1, int(round(len(X) * val_fraction)))
+    val, fit = order[:n_val], order[n_val:]
+    old_emb = net.model_embedding.detach().clone()
+    start = old_emb.mean(dim=0) if init is None else torch.as_tensor(np.asarray(init, dtype=np.float32)).reshape(-1)
+    if start.shape != (net.input_dim,):
+        raise ValueError(f"init must be a ({net.input_dim},) vector, got {tuple(start.shape)}")
+
+    old_threads = torch.get_num_threads()
+    try:
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(seed)
+        new = torch.nn.Parameter(start.clone())
+        opt = torch.optim.Adam([new], lr=lr)
+        tX, tQ, tZ = torch.from_numpy(X), torch.from_numpy(q.astype(np.float32)), torch.from_numpy(z)
+        net.eval()  # frozen: no dropout, no gradient into the network
+        for p in net.parameters():
+            p.requires_grad_(False)
+
+        def loss_on(rows, emb):
+            q_logit, zc = net(tX[rows], model_embedding=emb[None, :])
+            if cfg.quality_loss == "bce":
+                lq = torch.nn.functional.binary_cross_entropy_with_logits(q_logit[:, 0], tQ[rows])
+            else:
+                lq = torch.nn.functional.mse_loss(torch.sigmoid(q_logit[:, 0]), tQ[rows])
+            return lq + cfg.cost_loss_weight * torch.nn.functional.mse_loss(zc[:, 0], tZ[rows])
+
+        t_fit, t_val = torch.from_numpy(fit), torch.from_numpy(val)
+        with torch.no_grad():
+            best, best_emb = float(loss_on(t_val, new)), new.detach().clone()
+        for _ in range(steps):
+            loss = loss_on(t_fit, new) + l2 * ((new - start) ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                v = float(loss_on(t_val, new))
+            if v < best:
+                best, best_emb = v, new.detach().clone()
+    finally:
+        for p in net.parameters():
+            p.requires_grad_(True)
+        torch.set_num_threads(old_threads)
+
+    from router.model.cross_attention import CrossAttentionRouter
+
+    grown = CrossAttentionRouter(net.input_dim, net.n_models + 1, net.hidden_dim, cfg.dropout, net.variant)
+    state = copy.deepcopy(net.state_dict())
+    state["model_embedding"] = torch.cat([old_emb, best_emb[None, :]], dim=0)
+    grown.load_state_dict(state)
+    grown.eval()
+
+    out = CrossAttentionPredictor(cfg)
+    out.network = grown
+    out.models = tuple(predictor.models) + (name,)
+    out.scaler = CostScaler(list(old.mu) + [float(mu)], list(old.sigma) + [float(sigma)], old.eps, old.pooled)
+    out.prices = {**predictor.prices, name: float(c.mean())}
+    # c_ref keeps its meaning: mean cost per prompt over the (new) pool.
+    out.c_ref = float(np.mean(list(out.prices.values())))
+    out.train_seconds = predictor.train_seconds
+    out.best_epoch = getattr(predictor, "best_epoch", None)
+    return out

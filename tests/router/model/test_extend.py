@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+import torch
+
+from router.model.extend import add_model
+from router.model.training import TrainConfig, train_router
+
+
+def test_add_a_held_out_model(embedded_synthetic, fast):
+    train, test, X, Xt, _ = embedded_synthetic
+    rest = ("small", "medium")
+    sub = train.with_models(rest)
+    base = train_router(X, sub.quality, sub.cost, rest, TrainConfig(**fast), progress=False)
+    j = train.models.index("large")
+    grown = add_model(base, "large", X[:100], train.quality[:100, j], train.cost[:100, j], seed=0)
+    assert grown.models == rest + ("large",) and base.models == rest
+    pred = grown.predict(Xt)
+    # The frozen part is untouched: every trained weight and the old embeddings are identical. The
+    # old models' predictions still move a little: the prompt attends over the whole pool, new model included.
+    for key, value in base.network.state_dict().items():
+        new = grown.network.state_dict()[key]
+        assert torch.equal(new[:2], value) if key == "model_embedding" else torch.equal(new, value)
+    old = base.predict(Xt)
+    assert np.abs(pred.quality[:, :2] - old.quality).max() < 0.15
+    # The new model's cost lands on its price (1e-3 USD) and its quality reflects it being the best.
+    assert 0.5e-3 < pred.cost[:, 2].mean() < 2e-3
+    assert pred.quality[:, 2].mean() > pred.quality[:, 0].mean()
+    assert grown.c_ref == pytest.approx(np.mean(list(grown.prices.values())))
+
+
+def test_add_model_rejects_bad_input(trained, embedded_synthetic):
+    _, _, X, _, _ = embedded_synthetic
+    with pytest.raises(ValueError, match="already in the pool"):
+        add_model(trained, "small", X[:10], np.ones(10), np.ones(10))
+    with pytest.raises(ValueError, match="at least 5"):
+        add_model(trained, "new", X[:3], np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="quality must be"):
+        add_model(trained, "new", X[:10], np.full(10, 2.0), np.ones(10))
