@@ -8,7 +8,8 @@ loaded from that directory (already fitted) instead of trained.
 ``ctx.options`` may hold ``cross_attention``: a dict of :class:`TrainConfig` fields (or a
 TrainConfig), or ``train_config``: a path to a YAML/JSON file of them. ``ctx.seed`` is the seed
 unless the options set one. ``encoder``: the prompts' encoder, used to initialise the model
-embeddings from the model names (as ``router train`` does); without it they start at random.
+embeddings from the model names (as ``router train`` does; without it they start at random) and to
+check that an artifact was trained with the same encoder.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def build_family(ctx: BuildContext) -> list[RouterEntry]:
     if ctx.artifact:
         from router.model.artifact import load_artifact
 
-        artifact = load_artifact(ctx.artifact)
+        encoder = (ctx.options or {}).get("encoder")
+        artifact = load_artifact(
+            ctx.artifact,
+            expect_encoder=getattr(encoder, "name", None),
+            expect_dim=getattr(encoder, "dim", None),
+        )
         return [RouterEntry(artifact.predictor, dict(ROWS), fitted=True)]
     predictor = CrossAttentionPredictor(config_from_context(ctx))
     predictor.name_encoder = (ctx.options or {}).get("encoder")

@@ -16,3 +16,16 @@ def test_loads_an_artifact(trained, tmp_path):
     path = save_artifact(trained, tmp_path / "a", encoder_name="hash:32", encoder_dim=32)
     (entry,) = build_family(BuildContext(artifact=str(path)))
     assert entry.fitted and entry.predictor.models == trained.models and entry.predictor.c_ref == trained.c_ref
+
+
+def test_artifact_of_another_encoder_is_refused(trained, tmp_path):
+    import pytest
+
+    from router.model.artifact import ArtifactError
+
+    class Other:
+        name, dim = "st:all-MiniLM-L6-v2", 384
+
+    path = save_artifact(trained, tmp_path / "a", encoder_name="hash:32", encoder_dim=32)
+    with pytest.raises(ArtifactError, match="encoder"):
+        build_family(BuildContext(artifact=str(path), options={"encoder": Other()}))
