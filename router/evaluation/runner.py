@@ -226,7 +226,7 @@ def format_table(results: dict) -> str:
     lines.append(f"{'oracle':<34} {'':>7} {'':>8} {o['quality']:>11.4f} {_fmt_cost(o['cost']):>13}")
     for m, s in results["single_models"].items():
         lines.append(f"{m:<34} {'':>7} {'':>8} {s['quality']:>11.4f} {_fmt_cost(s['cost']):>13}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def format_cross_domain_table(summary: dict) -> str:
@@ -238,7 +238,7 @@ def format_cross_domain_table(summary: dict) -> str:
     z = cd["mean"]["zero_router"]
     lines.append(f"{'zero router':<44} {z['aiq']:>7.4f} {z['aiq_routerbench']:>8.4f} {'':>11}")
     lines.append(f"{'oracle':<44} {'':>7} {'':>8} {cd['mean']['oracle']['quality']:>11.4f}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def plot_cost_quality(results: dict, path: Path) -> None:
