@@ -1,0 +1,140 @@
+"""Benchmark: ``route-logs`` throughput vs the raw encoder on the same prompts, in the same run.
+
+    python -m load_tests.bench_route_logs --rows 1500 --repeats 2 --out results/bench_route_logs.json --update-md
+
+Prompts: the first ``--rows`` prompts of the bundled ``routellm`` table, written as JSONL.
+- raw: ``SentenceTransformerEncoder.encode`` on all of them in one call, in this process, torch at
+  ``--threads`` threads, model loaded before the clock starts (the encoder's ceiling here).
+- route-logs: ``router.batch.pipeline.route_logs`` end to end (read, parse, actor pool with the
+  same encoder at ``--threads`` threads, predict, decide at 3 λ, write Parquet, quarantine pass,
+  summary), Ray already started, clock includes actor start and model load.
+Each side gets a fresh, EMPTY embedding cache every repeat, so the encoder really runs. Sides
+alternate (raw, route, raw, route...) so load from other processes hits both alike; the ratio
+uses the median of each side. Goal: route-logs >= 0.85 of raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from load_tests.common import machine_info, print_table, update_benchmarks_md, write_json
+
+SECTION = "route-logs"
+GOAL = 0.85
+
+
+def _prompts(n: int) -> list[str]:
+    from router.data import load_table
+
+    table = load_table("routellm")
+    prompts = list(dict.fromkeys(table.prompts))  # distinct, so a cache could not help either side
+    if n > len(prompts):
+        raise ValueError(f"--rows {n}: routellm has {len(prompts)} distinct prompts")
+    return prompts[:n]
+
+
+def run(rows: int, repeats: int, threads: int, batch_size: int, work: Path) -> dict:
+    import ray
+    import torch
+
+    from load_tests.artifacts import build_artifact
+    from router.batch.pipeline import RouteLogsConfig, route_logs
+    from router.embeddings.sentence_transformer import SentenceTransformerEncoder
+
+    prompts = _prompts(rows)
+    src = work / "logs.jsonl"
+    src.write_text("".join(json.dumps({"id": f"q{i}", "prompt": p}) + "\n" for i, p in enumerate(prompts)))
+    # Trained from the default cache (filled by the precompute run); only speed matters here.
+    artifact = str(build_artifact(work / "artifact", kind="minilm", epochs=2))
+
+    torch.set_num_threads(threads)
+    raw_encoder = SentenceTransformerEncoder()
+    raw_encoder.encode(["warm up"], show_progress=False)
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    results = []
+    try:
+        for rep in range(repeats):
+            t0 = time.perf_counter()
+            X = raw_encoder.encode(prompts, batch_size=64, show_progress=False)
+            raw_s = time.perf_counter() - t0
+            assert X.shape == (rows, 384)
+            results.append({"side": "raw encoder", "repeat": rep, "rows": rows, "seconds": raw_s, "rows_per_s": rows / raw_s})
+            print(f"raw   #{rep}: {rows / raw_s:.1f} rows/s", flush=True)
+
+            cfg = RouteLogsConfig(
+                artifact=artifact, input=str(src), out=str(work / f"out{rep}"), lambdas=[0.1, 1.0, 10.0],
+                batch_size=batch_size, actors=1, threads=threads, cache_dir=str(work / f"cache{rep}"),
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            summary = route_logs(cfg)
+            route_s = time.perf_counter() - t0
+            assert summary["rows_routed"] == rows and summary["rows_quarantined"] == 0
+            results.append({"side": "route-logs", "repeat": rep, "rows": rows, "seconds": route_s, "rows_per_s": rows / route_s})
+            print(f"route #{rep}: {rows / route_s:.1f} rows/s", flush=True)
+    finally:
+        ray.shutdown()
+    raw = statistics.median(r["rows_per_s"] for r in results if r["side"] == "raw encoder")
+    route = statistics.median(r["rows_per_s"] for r in results if r["side"] == "route-logs")
+    return {
+        "machine": machine_info(),
+        "settings": {"rows": rows, "repeats": repeats, "threads": threads, "batch_size": batch_size, "actors": 1,
+                     "lambdas": [0.1, 1.0, 10.0], "prompts": "routellm (distinct, first N)"},  # fmt: skip
+        "runs": results,
+        "raw_rows_per_s": raw,
+        "route_logs_rows_per_s": route,
+        "ratio": route / raw,
+        "goal": GOAL,
+        "meets_goal": route / raw >= GOAL,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=1500, help="prompts (default 1500)")
+    p.add_argument("--repeats", type=int, default=2, help="alternating repeats per side (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads on both sides (default 2)")
+    p.add_argument("--batch-size", type=int, default=512, help="route-logs batch size (default 512)")
+    p.add_argument("--out", default="results/bench_route_logs.json", help="JSON output path")
+    p.add_argument("--update-md", action="store_true", help="rewrite the route-logs section of BENCHMARKS.md")
+    p.add_argument("--from-json", default=None, help="do not measure: report (and --update-md) a JSON written earlier")
+    args = p.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+        s = result["settings"]
+        args.rows, args.repeats, args.threads, args.batch_size = s["rows"], s["repeats"], s["threads"], s["batch_size"]
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-route-logs-") as tmp:
+            result = run(args.rows, args.repeats, args.threads, args.batch_size, Path(tmp))
+    rows = [{k: r[k] for k in ("side", "repeat", "rows", "seconds", "rows_per_s")} for r in result["runs"]]
+    table = print_table("route-logs vs raw encoder", rows)
+    verdict = f"ratio {result['ratio']:.3f} (median route-logs {result['route_logs_rows_per_s']:.1f} rows/s / median raw {result['raw_rows_per_s']:.1f} rows/s); goal >= {GOAL}: {'met' if result['meets_goal'] else 'NOT met'}"
+    print(verdict)
+    if not args.from_json:
+        write_json(result, args.out)
+    if args.update_md:
+        cmd = f"python -m load_tests.bench_route_logs --rows {args.rows} --repeats {args.repeats} --threads {args.threads} --batch-size {args.batch_size} --out {args.out} --update-md"
+        body = (
+            "## route-logs (Ray Data batch routing) vs the raw encoder\n\n"
+            f"Command: `{cmd}` ({result['machine']['date_utc']} UTC, {result['machine']['cpus']} CPUs, torch {result['machine']['torch']}).\n"
+            "Same prompts (distinct routellm prompts), same all-MiniLM-L6-v2 encoder at the same torch threads, an empty "
+            "embedding cache per side and repeat; route-logs is timed end to end (actor start and model load, read, "
+            "parse, embed, predict, decide at 3 λ, write Parquet, quarantine pass, summary) with Ray already started; "
+            "raw is one `encode` call with the model already loaded. Other agents shared the machine, so single runs swing.\n"
+            f"Raw JSON: `{args.out}`.\n"
+            f"{table}\n**{verdict}**\n"
+        )
+        update_benchmarks_md(body, section=SECTION)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
