@@ -68,7 +68,7 @@ class SuiteConfig(BaseModel):
     scaling_s: float = Field(15.0, gt=0)
     autoscale_low_s: float = Field(8.0, gt=0)
     autoscale_high_s: float = Field(45.0, gt=0)
-    autoscale_idle_s: float = Field(10.0, ge=0)
+    autoscale_idle_s: float = Field(15.0, ge=0)
     overload_factor: float = Field(3.0, gt=1, description="Offered load as a multiple of the measured saturation throughput.")
     overload_s: float = Field(10.0, gt=0)
     backend_timeout_s: float = Field(2.0, gt=0)
@@ -324,7 +324,7 @@ class Suite:
 
     def _autoscaling(self) -> None:
         cfg = self.cfg
-        auto = {"min_replicas": 1, "max_replicas": 2, "initial_replicas": 1, "target_ongoing_requests": 8,
+        auto = {"min_replicas": 1, "max_replicas": 2, "initial_replicas": 1, "target_ongoing_requests": 4,
                 "metrics_interval_s": 1.0, "look_back_period_s": 3.0, "upscale_delay_s": 3.0, "downscale_delay_s": 8.0}
         self.deploy({"embedder_threads": 1}, {"Embedder": {"autoscaling_config": auto}, "Scorer": {"num_replicas": 1},
                                               "Dispatcher": {"num_replicas": 1}})
@@ -353,12 +353,16 @@ class Suite:
         poller.join()
         step_at = phases[1]["start_s"]
         up = next((p["t"] - step_at for p in timeline if p["t"] >= step_at and p["running"] >= 2), None)
+        decided = next((p["t"] - step_at for p in timeline if p["t"] >= step_at and sum(p["states"].values()) >= 2), None)
+        high_end = phases[1]["end_s"]
+        down = next((p["t"] - high_end for p in timeline if p["t"] >= high_end and sum(p["states"].values()) <= 1), None)
         self._plot_autoscaling(timeline, phases, self.out / "autoscaling.png")
         rows = [{k: v for k, v in p.items() if k != "completions"} for p in phases]
         print_table("autoscaling Embedder (1-2 replicas x 1 thread) under a load step", rows)
-        print(f"[autoscaling] second replica RUNNING {up if up is None else round(up, 1)} s after the step; max replicas "
-              f"{max((p['running'] for p in timeline), default=0)}")
+        print(f"[autoscaling] second replica started {decided} s and RUNNING {up} s after the step, back to one {down} s "
+              f"after the load stopped; max replicas {max((p['running'] for p in timeline), default=0)}")
         self.save("autoscaling", {"autoscaling_config": auto, "phases": rows, "timeline": timeline, "scale_up_s": up,
+                                  "scale_up_decided_s": decided, "scale_down_s": down,
                                   "max_running": max((p["running"] for p in timeline), default=0)})
         cluster.undeploy("router-bench")
 
@@ -480,8 +484,10 @@ def render_markdown(out: Path, command: str) -> str:
     a = get("autoscaling")
     if a:
         lines += ["### Autoscaling under a load step", "", format_table(a["phases"]), "",
-                  f"Autoscaling config: `{json.dumps(a['autoscaling_config'])}`. Second Embedder replica RUNNING "
-                  f"{_f(a['scale_up_s'])} s after the step; most replicas seen: {a['max_running']}.", "",
+                  f"Autoscaling config: `{json.dumps(a['autoscaling_config'])}`. After the step the controller started a "
+                  f"second Embedder replica in {_f(a.get('scale_up_decided_s'))} s; it was RUNNING after {_f(a['scale_up_s'])} s "
+                  f"(a new replica process loads torch and the encoder). Back to one replica {_f(a.get('scale_down_s'))} s after "
+                  f"the load stopped. Most replicas seen: {a['max_running']}.", "",
                   "![autoscaling](results/load/autoscaling.png)", ""]
     k = get("kills")
     if k:
