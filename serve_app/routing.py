@@ -40,6 +40,9 @@ def parse_json_object(raw: bytes) -> dict:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        # json recurses per nesting level: a body nested thousands deep is the client's fault.
+        raise RequestError(400, "malformed JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise RequestError(400, f"request body must be a JSON object, got {type(body).__name__}")
     return body

@@ -157,3 +157,8 @@ def test_fallback_order_by_reward_then_cost_and_only_available():
 def test_parse_json_object():
     assert parse_json_object(b'{"a": 1}') == {"a": 1}
     assert error_of(parse_json_object, b"\xff\xfe").status == 400
+
+
+def test_parse_json_object_deep_nesting_is_a_400():
+    err = error_of(parse_json_object, b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert err.status == 400 and "nested too deeply" in str(err.to_body())
