@@ -246,11 +246,30 @@ def kill_replica(app_name: str, deployment: str) -> str:
     return names[0]
 
 
-def wait_running(app_name: str, deployment: str, n: int, timeout_s: float = 120.0, poll_s: float = 0.25) -> float | None:
-    """Seconds until ``deployment`` has ``n`` RUNNING replicas again (None on timeout)."""
+def wait_running(app_name: str, deployment: str, n: int, timeout_s: float = 120.0, poll_s: float = 0.25,
+                 exactly: bool = False) -> float | None:
+    """Seconds until ``deployment`` has ``n`` RUNNING replicas (``exactly``: and no others), None on timeout."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
-        if running_replicas(app_name).get(deployment, 0) >= n:
+        states = replica_states(app_name).get(deployment, {})
+        running = states.get("RUNNING", 0)
+        if (running == n and sum(states.values()) == n) if exactly else running >= n:
             return time.monotonic() - t0
         time.sleep(poll_s)
     return None
+
+
+def wait_healthy_deployments(app_name: str, timeout_s: float = 180.0, poll_s: float = 0.5) -> None:
+    """Until every deployment of the app is HEALTHY (an update has finished), or TimeoutError."""
+    from ray import serve
+
+    t0 = time.monotonic()
+    last = None
+    while time.monotonic() - t0 < timeout_s:
+        app = serve.status().applications.get(app_name)
+        if app is not None:
+            last = {name: getattr(d.status, "value", str(d.status)) for name, d in app.deployments.items()}
+            if last and all(v == "HEALTHY" for v in last.values()):
+                return
+        time.sleep(poll_s)
+    raise TimeoutError(f"app {app_name} not healthy after {timeout_s:.0f} s: {last}")
