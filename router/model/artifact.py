@@ -196,7 +196,8 @@ def load_artifact(
         shape = None if emb is None else tuple(emb.shape)
         raise ArtifactError(f"{root / WEIGHTS_FILE}: model embeddings have shape {shape}, expected ({len(models)}, {enc_dim})")
     net = CrossAttentionRouter(
-        enc_dim, len(models), hidden_dim=int(net_cfg["hidden_dim"]), dropout=train_config.dropout, variant=str(net_cfg["variant"])
+        enc_dim, len(models), hidden_dim=int(net_cfg["hidden_dim"]), dropout=train_config.dropout, variant=str(net_cfg["variant"]),
+        product=train_config.product,
     )
     try:
         net.load_state_dict(state, strict=True)

@@ -45,6 +45,7 @@ class CrossAttentionRouter(nn.Module):
         dropout: float = 0.1,
         variant: str = "prompt_queries",
         model_init: torch.Tensor | None = None,
+        product: bool = False,
     ):
         super().__init__()
         if variant not in VARIANTS:
@@ -65,8 +66,9 @@ class CrossAttentionRouter(nn.Module):
             self.token_proj = nn.Linear(input_dim, hidden_dim)
         self.norm = nn.LayerNorm(hidden_dim)
         self.dropout = nn.Dropout(dropout)
-        self.quality_head = _Head(hidden_dim, dropout)
-        self.cost_head = _Head(hidden_dim, dropout)
+        self.product = product
+        self.quality_head = _Head(hidden_dim, dropout, product)
+        self.cost_head = _Head(hidden_dim, dropout, product)
 
     @property
     def needs_tokens(self) -> bool:
@@ -117,17 +119,21 @@ class CrossAttentionRouter(nn.Module):
 
 
 class _Head(nn.Module):
-    """Per-model MLP on [context, model, prompt]; one scalar per (prompt, model)."""
+    """Per-model MLP on [context, model, prompt] (and, with ``product``, prompt ⊙ model: an explicit
+    multiplicative interaction); one scalar per (prompt, model)."""
 
-    def __init__(self, hidden_dim: int, dropout: float):
+    def __init__(self, hidden_dim: int, dropout: float, product: bool = False):
         super().__init__()
         self.c = nn.Linear(hidden_dim, hidden_dim)
         self.m = nn.Linear(hidden_dim, hidden_dim, bias=False)
         self.p = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.x = nn.Linear(hidden_dim, hidden_dim, bias=False) if product else None
         self.out = nn.Sequential(nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_dim, 1))
 
     def forward(self, context: torch.Tensor, m: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         h = self.c(context) + self.m(m).unsqueeze(0) + self.p(p).unsqueeze(1)  # (N, M, d)
+        if self.x is not None:
+            h = h + self.x(p.unsqueeze(1) * m.unsqueeze(0))
         return self.out(h).squeeze(-1)
 
 

@@ -29,7 +29,7 @@ def add_model(
     init=None,
     steps: int = 300,
     lr: float = 0.02,
-    l2: float = 1e-2,
+    l2: float = 1e-3,
     val_fraction: float = 0.2,
     seed: int = 0,
 ) -> CrossAttentionPredictor:
@@ -112,7 +112,7 @@ def add_model(
 
     from router.model.cross_attention import CrossAttentionRouter
 
-    grown = CrossAttentionRouter(net.input_dim, net.n_models + 1, net.hidden_dim, cfg.dropout, net.variant)
+    grown = CrossAttentionRouter(net.input_dim, net.n_models + 1, net.hidden_dim, cfg.dropout, net.variant, product=net.product)
     state = copy.deepcopy(net.state_dict())
     state["model_embedding"] = torch.cat([old_emb, best_emb[None, :]], dim=0)
     grown.load_state_dict(state)

@@ -10,7 +10,7 @@ def test_add_a_held_out_model(embedded_synthetic, fast):
     train, test, X, Xt, _ = embedded_synthetic
     rest = ("small", "medium")
     sub = train.with_models(rest)
-    base = train_router(X, sub.quality, sub.cost, rest, TrainConfig(**fast), progress=False)
+    base = train_router(X, sub.quality, sub.cost, rest, TrainConfig(**{**fast, "lr": 1e-2, "max_epochs": 60}), progress=False)
     j = train.models.index("large")
     grown = add_model(base, "large", X[:100], train.quality[:100, j], train.cost[:100, j], seed=0)
     assert grown.models == rest + ("large",) and base.models == rest
@@ -22,9 +22,11 @@ def test_add_a_held_out_model(embedded_synthetic, fast):
         assert torch.equal(new[:2], value) if key == "model_embedding" else torch.equal(new, value)
     old = base.predict(Xt)
     assert np.abs(pred.quality[:, :2] - old.quality).max() < 0.15
-    # The new model's cost lands on its price (1e-3 USD) and its quality reflects it being the best.
+    # The new model's cost lands on its price (1e-3 USD) and its quality reflects its skills: far
+    # better than the small model at math (0.9 vs 0.1 in the synthetic data).
     assert 0.5e-3 < pred.cost[:, 2].mean() < 2e-3
-    assert pred.quality[:, 2].mean() > pred.quality[:, 0].mean()
+    math = test.eval_names == "math"
+    assert pred.quality[math, 2].mean() > pred.quality[math, 0].mean() + 0.2
     assert grown.c_ref == pytest.approx(np.mean(list(grown.prices.values())))
 
 
