@@ -34,3 +34,8 @@ test: install
 # `make bench`: the load/benchmark/fault suite (~15 min on 2 cores); refreshes results/load and BENCHMARKS.md.
 bench: install
 	$(PY) -m load_tests.suite --out results/load
+
+# `make compare`: the cross-attention comparison on both bundled datasets (README section
+# cross-attention; long on 2 cores, resumable: finished cross-domain folds are kept).
+compare: install
+	$(PY) -m router.model.compare --out results/comparison

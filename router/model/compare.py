@@ -78,12 +78,32 @@ def part_main(name, table, encoder, config, out: Path) -> None:
 
 
 def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS) -> None:
-    from router.evaluation.runner import evaluate_cross_domain, format_cross_domain_table, write_cross_domain
+    """Leave-one-domain-out, one fold at a time: each fold's results are written as soon as they
+    exist and a rerun skips folds already on disk (so a long run can be resumed)."""
+    from router.data.splits import leave_one_domain_out
+    from router.evaluation.runner import (
+        domain_dirname,
+        evaluate,
+        format_cross_domain_table,
+        summarise_cross_domain,
+        write_results,
+    )
     from router.registry import BuildContext
 
     ctx = BuildContext(seed=config.seed, options={"cross_attention": config, "encoder": encoder})
-    summary, per_domain = evaluate_cross_domain(table, list(routers), encoder, ctx, dataset=name)
-    write_cross_domain(summary, per_domain, out / name / "cross_domain")
+    root = out / name / "cross_domain"
+    per_domain = {}
+    for domain, train, test in leave_one_domain_out(table):
+        path = root / domain_dirname(domain) / "results.json"
+        if path.exists():
+            per_domain[domain] = json.loads(path.read_text())
+            continue
+        t0 = time.perf_counter()
+        per_domain[domain] = evaluate(train, test, list(routers), encoder, ctx, dataset=f"{name}[{domain}]")
+        write_results(per_domain[domain], path.parent)
+        print(f"{name} cross-domain fold {domain}: {time.perf_counter() - t0:.0f} s", flush=True)
+    summary = summarise_cross_domain(per_domain, name, table.models)
+    _dump(summary, root / "results.json")
     print(format_cross_domain_table(summary), flush=True)
 
 

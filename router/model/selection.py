@@ -1,0 +1,75 @@
+"""How the training defaults were chosen: on the validation split carved from training data only.
+
+    python -m router.model.selection [--data dcrouter] [--out results/comparison/selection.json]
+
+Every candidate is trained on dcrouter's train half (RouterBench split) with ``val_fraction=0.15``
+and seed 0 and scored by the paper-form AIQ (linear reward) of its best epoch on those validation
+rows; KNN k=40 (RouterBench's best baseline there) is fitted on the same non-validation rows and
+scored on the same rows with its own reward. The test split is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+BASE = dict(val_fraction=0.15, seed=0, product=False)
+CANDIDATES = {
+    "per-model cost norm, BCE, name init (first default)": {},
+    "pooled cost norm": dict(cost_norm="pooled"),
+    "pooled cost norm, MSE quality loss": dict(cost_norm="pooled", quality_loss="mse"),
+    "no name initialisation": dict(init_from_names=False),
+    "hidden 64, dropout 0.2, weight decay 0.05": dict(hidden_dim=64, dropout=0.2, weight_decay=0.05),
+    "+ prompt ⊙ model in the heads (the default)": dict(product=True),
+}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m router.model.selection", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="dcrouter")
+    p.add_argument("--out", default="results/comparison/selection.json")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from router.baselines.knn import KNNRouter
+    from router.data.io import load_table
+    from router.data.splits import train_test_split
+    from router.embeddings import make_encoder
+    from router.evaluation.metrics import aiq_paper, ndch
+    from router.evaluation.sweep import sweep
+    from router.model.training import TrainConfig, _split, train_router
+
+    torch.set_num_threads(1)
+    table = load_table(args.data)
+    train, _ = train_test_split(table, "auto")
+    encoder = make_encoder()
+    X, init = encoder.embed(train.prompts), encoder.embed(list(train.models))
+    fit, val = _split(len(X), BASE["val_fraction"], BASE["seed"])
+    Q, C = train.quality, train.cost
+    knn = KNNRouter(40).fit(X[fit], Q[fit], C[fit], train.models)
+    rows = {"KNN k=40 (routerbench reward)": {"val_aiq": aiq_paper(ndch(sweep(knn.predict(X[val]), Q[val], C[val], "routerbench")))}}
+    print(json.dumps(rows), flush=True)
+    for label, fields in CANDIDATES.items():
+        t0 = time.perf_counter()
+        pred = train_router(X, Q, C, train.models, TrainConfig(**{**BASE, **fields}), progress=False, model_init=init)
+        best = pred.history[pred.best_epoch - 1]
+        rows[label] = {
+            "fields": fields,
+            "val_aiq": best["val_aiq"],
+            "val_loss": best["val_loss"],
+            "best_epoch": pred.best_epoch,
+            "seconds": time.perf_counter() - t0,
+        }
+        print(json.dumps({label: rows[label]}), flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"data": args.data, "base": BASE, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
