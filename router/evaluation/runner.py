@@ -215,17 +215,18 @@ def _fmt_cost(x: float) -> str:
 
 def format_table(results: dict) -> str:
     """The table ``router eval`` prints: routers, then the zero router, the oracle and single models."""
-    head = f"{'router':<34} {'AIQ':>7} {'AIQ(RB)':>8} {'max quality':>11} {'cost@max ($)':>13}"
+    w = max(34, *(len(name) + 1 for name in [*results["routers"], *results["single_models"]]))
+    head = f"{'router':<{w}} {'AIQ':>7} {'AIQ(RB)':>8} {'max quality':>11} {'cost@max ($)':>13}"
     lines = [f"dataset {results['dataset']}: {results['n_train']} train, {results['n_test']} test prompts, {len(results['models'])} models", head, "-" * len(head)]
     for row, r in results["routers"].items():
-        lines.append(f"{row:<34} {r['aiq']:>7.4f} {r['aiq_routerbench']:>8.4f} {r['max_quality']:>11.4f} {_fmt_cost(r['cost_at_max_quality']):>13}")
+        lines.append(f"{row:<{w}} {r['aiq']:>7.4f} {r['aiq_routerbench']:>8.4f} {r['max_quality']:>11.4f} {_fmt_cost(r['cost_at_max_quality']):>13}")
     z = results["zero_router"]
     zq, zc = z["points"][-1][1], z["points"][-1][0]
-    lines.append(f"{'zero router':<34} {z['aiq']:>7.4f} {z['aiq_routerbench']:>8.4f} {zq:>11.4f} {_fmt_cost(zc):>13}")
+    lines.append(f"{'zero router':<{w}} {z['aiq']:>7.4f} {z['aiq_routerbench']:>8.4f} {zq:>11.4f} {_fmt_cost(zc):>13}")
     o = results["oracle"]
-    lines.append(f"{'oracle':<34} {'':>7} {'':>8} {o['quality']:>11.4f} {_fmt_cost(o['cost']):>13}")
+    lines.append(f"{'oracle':<{w}} {'':>7} {'':>8} {o['quality']:>11.4f} {_fmt_cost(o['cost']):>13}")
     for m, s in results["single_models"].items():
-        lines.append(f"{m:<34} {'':>7} {'':>8} {s['quality']:>11.4f} {_fmt_cost(s['cost']):>13}")
+        lines.append(f"{m:<{w}} {'':>7} {'':>8} {s['quality']:>11.4f} {_fmt_cost(s['cost']):>13}")
     return "\n".join(line.rstrip() for line in lines)
 
 
