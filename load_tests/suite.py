@@ -368,6 +368,9 @@ class Suite:
         cfg = self.cfg
         auto = {"min_replicas": 1, "max_replicas": 2, "initial_replicas": 1, "target_ongoing_requests": 4,
                 "metrics_interval_s": 1.0, "look_back_period_s": 3.0, "upscale_delay_s": 3.0, "downscale_delay_s": 8.0}
+        # A fresh deployment, as `serve run` with this config would start it: switching a running
+        # fixed-size deployment to autoscaling in place did not scale in trials.
+        cluster.undeploy("router-bench")
         self.deploy({"embedder_threads": 1}, dict(MAIN, Embedder={"autoscaling_config": auto}))
         cluster.wait_running(self.service.app_name, "Embedder", 1, exactly=True, timeout_s=120)
         timeline: list[dict] = []
