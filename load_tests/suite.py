@@ -420,6 +420,8 @@ class Suite:
 
         fig, ax = plt.subplots(figsize=(9, 4))
         ax.step([p["t"] for p in timeline], [p["running"] for p in timeline], where="post", label="Embedder replicas RUNNING", color="C0")
+        ax.step([p["t"] for p in timeline], [sum(p["states"].values()) for p in timeline], where="post", linestyle="--",
+                label="Embedder replicas (any state)", color="C2")
         ax.set_xlabel("seconds")
         ax.set_ylabel("replicas")
         ax.set_ylim(0, 3)
@@ -432,8 +434,10 @@ class Suite:
         ax2.set_ylabel("requests/s")
         for p in phases:
             ax.axvspan(p["start_s"], p["end_s"], alpha=0.08 if p["phase"] == "low" else 0.18, color="gray")
-        fig.legend(loc="upper left")
-        fig.suptitle("autoscaling under a load step (concurrency 1 -> high)")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+        ax.set_title("autoscaling under a load step (concurrency 1, then high; shaded: load phases)")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
