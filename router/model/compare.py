@@ -77,9 +77,11 @@ def part_main(name, table, encoder, config, out: Path) -> None:
     print(format_table(results), flush=True)
 
 
-def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS) -> None:
+def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS, only=None) -> None:
     """Leave-one-domain-out, one fold at a time: each fold's results are written as soon as they
-    exist and a rerun skips folds already on disk (so a long run can be resumed)."""
+    exist and a rerun skips folds already on disk (so a long run can be resumed). ``only``: run
+    just these held-out domains (e.g. to share folds between processes); the summary is written
+    when every fold is on disk."""
     from router.data.splits import leave_one_domain_out
     from router.evaluation.runner import (
         domain_dirname,
@@ -98,10 +100,16 @@ def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS) -
         if path.exists():
             per_domain[domain] = json.loads(path.read_text())
             continue
+        if only and domain not in only:
+            continue
         t0 = time.perf_counter()
         per_domain[domain] = evaluate(train, test, list(routers), encoder, ctx, dataset=f"{name}[{domain}]")
         write_results(per_domain[domain], path.parent)
         print(f"{name} cross-domain fold {domain}: {time.perf_counter() - t0:.0f} s", flush=True)
+    n_domains = sum(1 for _ in leave_one_domain_out(table))
+    if len(per_domain) < n_domains:
+        print(f"{name} cross-domain: {len(per_domain)}/{n_domains} folds on disk; summary not written yet", flush=True)
+        return
     summary = summarise_cross_domain(per_domain, name, table.models)
     _dump(summary, root / "results.json")
     print(format_cross_domain_table(summary), flush=True)
@@ -297,6 +305,7 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
     p.add_argument("--config", help="YAML/JSON of TrainConfig fields (default: TrainConfig defaults)")
     p.add_argument("--encoder", default=None, help="encoder name (default all-MiniLM-L6-v2)")
+    p.add_argument("--domains", default=None, help="cross part: only these held-out domains (comma list)")
     p.add_argument("--cross-routers", default=",".join(CROSS_ROUTERS), help="router families of the cross-domain part")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -318,7 +327,8 @@ def main(argv=None) -> int:
     global ENCODER
     encoder = ENCODER = build_train_encoder(args.encoder)
     cross_routers = [x.strip() for x in args.cross_routers.split(",") if x.strip()]
-    funcs = {"main": part_main, "cross": lambda *a: part_cross(*a, routers=cross_routers), "ablation": part_ablation, "stability": part_stability, "extend": part_extend}
+    only = set(x.strip() for x in args.domains.split(",")) if args.domains else None
+    funcs = {"main": part_main, "cross": lambda *a: part_cross(*a, routers=cross_routers, only=only), "ablation": part_ablation, "stability": part_stability, "extend": part_extend}
     for name in datasets:
         table = load_table(name)
         for part in parts:
