@@ -66,7 +66,8 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, work: Path) -> d
             X = raw_encoder.encode(prompts, batch_size=64, show_progress=False)
             raw_s = time.perf_counter() - t0
             assert X.shape == (rows, 384)
-            results.append({"side": "raw encoder", "repeat": rep, "rows": rows, "seconds": raw_s, "rows_per_s": rows / raw_s})
+            results.append({"side": "raw encoder", "repeat": rep, "rows": rows, "seconds": raw_s, "rows_per_s": rows / raw_s,
+                            "load1": os.getloadavg()[0]})  # fmt: skip
             print(f"raw   #{rep}: {rows / raw_s:.1f} rows/s", flush=True)
 
             cfg = RouteLogsConfig(
@@ -77,7 +78,8 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, work: Path) -> d
             summary = route_logs(cfg)
             route_s = time.perf_counter() - t0
             assert summary["rows_routed"] == rows and summary["rows_quarantined"] == 0
-            results.append({"side": "route-logs", "repeat": rep, "rows": rows, "seconds": route_s, "rows_per_s": rows / route_s})
+            results.append({"side": "route-logs", "repeat": rep, "rows": rows, "seconds": route_s, "rows_per_s": rows / route_s,
+                            "load1": os.getloadavg()[0]})  # fmt: skip
             print(f"route #{rep}: {rows / route_s:.1f} rows/s", flush=True)
     finally:
         ray.shutdown()
@@ -114,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="bench-route-logs-") as tmp:
             result = run(args.rows, args.repeats, args.threads, args.batch_size, Path(tmp))
-    rows = [{k: r[k] for k in ("side", "repeat", "rows", "seconds", "rows_per_s")} for r in result["runs"]]
+    # load1: the 1-minute load average right after the run (2 CPUs: above 2 means others were busy too)
+    rows = [{k: r.get(k) for k in ("side", "repeat", "rows", "seconds", "rows_per_s", "load1")} for r in result["runs"]]
     table = print_table("route-logs vs raw encoder", rows)
     verdict = f"ratio {result['ratio']:.3f} (median route-logs {result['route_logs_rows_per_s']:.1f} rows/s / median raw {result['raw_rows_per_s']:.1f} rows/s); goal >= {GOAL}: {'met' if result['meets_goal'] else 'NOT met'}"
     print(verdict)
@@ -128,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             "Same prompts (distinct routellm prompts), same all-MiniLM-L6-v2 encoder at the same torch threads, an empty "
             "embedding cache per side and repeat; route-logs is timed end to end (actor start and model load, read, "
             "parse, embed, predict, decide at 3 λ, write Parquet, quarantine pass, summary) with Ray already started; "
-            "raw is one `encode` call with the model already loaded. Other agents shared the machine, so single runs swing.\n"
+            "raw is one `encode` call with the model already loaded. Other agents shared the machine (`load1` = 1-minute load "
+            "average after each run, on 2 CPUs), so single runs swing and the ratio is only as good as the load was even.\n"
             f"Raw JSON: `{args.out}`.\n"
             f"{table}\n**{verdict}**\n"
         )

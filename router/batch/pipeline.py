@@ -285,7 +285,7 @@ def format_summary(summary: dict) -> str:
         f"throughput {summary['rows_per_s']:.1f} rows/s over {summary['seconds']:.1f} s (reward {summary['reward']})",
     ]
     for p in summary["per_lambda"]:
-        shares = ", ".join(f"{m} {s:.1%}" for m, s in sorted(p["share"].items(), key=lambda kv: -kv[1]))
+        shares = ", ".join(f"{m} {s:.1%}" for m, s in sorted(p["share"].items(), key=lambda kv: -kv[1]) if s > 0) or "-"
         ratio = p["cost_vs_best_model"]
         lines.append(
             f"λ={p['lambda']:g}: {shares}; predicted cost ${p['predicted_total_cost']:.4f} vs "

@@ -114,18 +114,19 @@ def _trial(config: dict, fit: Embedded, val: Embedded, settings: SearchSettings,
     tok_fit = mask_fit = tok_val = mask_val = None
     if cfg.variant == "model_queries":
         tok_fit, mask_fit, tok_val, mask_val = features
-    last = {"val_aiq": float("nan")}
+    last = {"val_aiq": float("nan"), "epoch": 0}
 
     def on_epoch(epoch: int, metrics: dict) -> None:
         aiq = metrics.get("val_aiq")
         last["val_aiq"] = float(aiq) if aiq is not None else float("nan")
+        last["epoch"] = epoch
         tune.report({"val_aiq": last["val_aiq"], "val_loss": float(metrics["val_loss"]), "epoch": epoch})
 
     pred = train_router(fit.X, fit.quality, fit.cost, fit.models, cfg, on_epoch=on_epoch, progress=False,
                         tokens=tok_fit, mask=mask_fit, model_init=model_init if cfg.init_from_names else None)  # fmt: skip
     prediction = pred.predict(val.X, tokens=tok_val, mask=mask_val)
     score = holdout_aiq(prediction, val, config["reward"], config["lambda_scale"], pred.c_ref)
-    tune.report({"val_aiq": last["val_aiq"], "holdout_aiq": score, "best_epoch": int(getattr(pred, "best_epoch", -1) or -1)})
+    tune.report({"val_aiq": last["val_aiq"], "epoch": last["epoch"], "holdout_aiq": score, "best_epoch": int(getattr(pred, "best_epoch", -1) or -1)})
 
 
 def _token_features(encoder_name: str, segments: int, fit: Embedded, val: Embedded):
@@ -142,6 +143,7 @@ def run_search(fit: Embedded, val: Embedded, settings: SearchSettings, storage_p
     """Run (or resume) the search; returns Tune's ``ResultGrid``. Ray must be initialised."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     features = None
     if "model_queries" in settings.variants:
@@ -170,7 +172,11 @@ def run_search(fit: Embedded, val: Embedded, settings: SearchSettings, storage_p
         tuner = tune.Tuner(
             trainable,
             param_space=space if space is not None else search_space(settings),
-            tune_config=tune.TuneConfig(metric="val_aiq", mode="max", scheduler=scheduler, num_samples=settings.num_samples),
+            tune_config=tune.TuneConfig(
+                metric="val_aiq", mode="max", scheduler=scheduler, num_samples=settings.num_samples,
+                # seeded sampling: the same settings sample the same configurations
+                search_alg=BasicVariantGenerator(random_state=settings.seed),
+            ),  # fmt: skip
             run_config=tune.RunConfig(name=settings.name, storage_path=storage_path, verbose=0),
         )
     return tuner.fit()
