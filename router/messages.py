@@ -1,12 +1,13 @@
 """The text a router embeds for one request: a plain prompt string, or an OpenAI chat ``messages``
-list flattened to one string. The one place for this rule — the Serve app and batch routing
-(``router route-logs``) both call ``prompt_text`` so a logged request routes as it did live.
+list flattened to one string. The one place for this rule: batch routing (``router route-logs``)
+calls ``prompt_text`` and the Serve app is meant to call ``flatten_messages`` too, so a logged
+request routes as it did live.
 
-Flattening rule (the paper is silent; our choice): the text of the **last user message**. The
-router is trained on single-turn prompts, and the encoder reads only its first 256 tokens, so
-joining a whole conversation would let a long system prompt or old turns push the current
-request out of view. Content may be a string or a list of parts; ``text`` parts are joined with
-a newline, other parts (images, audio) are ignored.
+Flattening rule (the paper routes single prompts; this is our choice, the one the Serve app
+adopted first): the non-blank text of the **user** turns, in order, joined by blank lines. System
+and assistant turns are left out because the router was trained on user prompts; a chat without
+any user text is routed on all its turns. Content may be a string or OpenAI's list of parts, of
+which the text parts are read (images, audio and malformed parts are skipped).
 """
 
 from __future__ import annotations
@@ -18,48 +19,38 @@ class MalformedPrompt(ValueError):
     """A request whose prompt cannot be turned into text; the message is the reason."""
 
 
-def _content_text(content: Any, where: str) -> str:
+def _content_text(content: Any, i: int) -> str:
+    if content is None:
+        return ""
     if isinstance(content, str):
         return content
     if isinstance(content, (list, tuple)):
         parts = []
-        for k, part in enumerate(content):
-            if isinstance(part, str):
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, str):
                 parts.append(part)
-            elif isinstance(part, dict):
-                if part.get("type", "text") == "text":
-                    text = part.get("text")
-                    if not isinstance(text, str):
-                        raise MalformedPrompt(f"{where}.content[{k}].text is {type(text).__name__}, not a string")
-                    parts.append(text)
-            else:
-                raise MalformedPrompt(f"{where}.content[{k}] is {type(part).__name__}, not an object")
         return "\n".join(parts)
-    if content is None:
-        return ""
-    raise MalformedPrompt(f"{where}.content is {type(content).__name__}, not a string or a list of parts")
+    raise MalformedPrompt(f"messages[{i}].content must be a string or a list of parts")
 
 
 def flatten_messages(messages: Any) -> str:
-    """The text of the last ``user`` message of an OpenAI ``messages`` list (see module doc)."""
+    """The text to route a chat on (see module doc). Raises ``MalformedPrompt`` with the reason."""
     if hasattr(messages, "tolist") and not isinstance(messages, (str, bytes)):
         messages = messages.tolist()  # numpy / Arrow arrays from columnar readers
-    if not isinstance(messages, (list, tuple)):
-        raise MalformedPrompt(f"messages is {type(messages).__name__}, not a list")
-    if not messages:
-        raise MalformedPrompt("messages is an empty list")
-    last_user = None
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise MalformedPrompt(f"messages[{i}] is {type(msg).__name__}, not an object")
-        role = msg.get("role")
-        if not isinstance(role, str):
-            raise MalformedPrompt(f"messages[{i}].role is missing or not a string")
-        if role == "user":
-            last_user = i
-    if last_user is None:
-        raise MalformedPrompt("messages has no user message")
-    return _content_text(messages[last_user].get("content"), f"messages[{last_user}]")
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise MalformedPrompt("messages must be a non-empty list")
+    texts: list[tuple[str, str]] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m:
+            raise MalformedPrompt(f"messages[{i}] must be an object with a role")
+        texts.append((str(m["role"]), _content_text(m.get("content"), i)))
+    user = [t for role, t in texts if role == "user" and t.strip()]
+    chosen = user or [t for _, t in texts if t.strip()]
+    if not chosen:
+        raise MalformedPrompt("messages contain no text to route on")
+    return "\n\n".join(chosen)
 
 
 def prompt_text(value: Any) -> str:

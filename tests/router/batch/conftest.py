@@ -58,7 +58,7 @@ def log_jsonl(tmp_path):
 
 @pytest.fixture
 def log_messages_parquet(tmp_path):
-    """Parquet with OpenAI ``messages``: three good rows, two broken (no user message, null id)."""
+    """Parquet with OpenAI ``messages``: three good rows, two broken (no text at all, null id)."""
     import pandas as pd
 
     def conv(text):
@@ -71,7 +71,7 @@ def log_messages_parquet(tmp_path):
                 conv(GOOD_PROMPTS[0]),
                 conv(GOOD_PROMPTS[1]),
                 [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": GOOD_PROMPTS[2]}],
-                [{"role": "system", "content": "only a system prompt"}],
+                [{"role": "assistant", "content": ""}, {"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
                 conv(GOOD_PROMPTS[3]),
             ],
         }

@@ -64,11 +64,11 @@ def test_parquet_messages_and_glob_over_mixed_formats(ray_session, tiny_artifact
     assert len(decisions) == 6 and set(decisions["id"]) == {"m0", "m1", "m2"}
     assert set(decisions["reward_type"]) == {"exponential"}
     reasons = sorted(q["reason"] for q in _quarantine(quarantine))
-    assert reasons == ["messages has no user message", "no id field 'request_id'"]
+    assert reasons == ["messages contain no text to route on", "no id field 'request_id'"]
 
 
-def test_messages_route_like_their_last_user_turn(ray_session, tiny_artifact, tmp_path):
-    """A conversation is routed exactly like the plain text of its last user message."""
+def test_messages_route_like_their_user_text(ray_session, tiny_artifact, tmp_path):
+    """A conversation is routed exactly like the plain text of its user turn."""
     text = "code question: python function with a bug in the loop"
     rows = [
         {"id": "plain", "prompt": text},

@@ -29,12 +29,13 @@ def test_parquet_rows_need_an_id():
 
 
 def test_messages_flattening():
-    msgs = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
             {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}, {"type": "text", "text": "b"}]}]  # fmt: skip
-    assert flatten_messages(msgs) == "a\nb"
+    assert flatten_messages(msgs) == "first\n\na\nb"  # the user turns only, in order
+    assert flatten_messages([{"role": "system", "content": "only this"}]) == "only this"  # no user turn: all turns
     assert prompt_text("plain") == "plain"
-    for bad, reason in [([], "empty"), ("   ", "empty"), (3.5, "float"), ([{"content": "x"}], "role"),
-                        ([{"role": "user", "content": 5}], "content"), ([{"role": "system", "content": "x"}], "no user")]:  # fmt: skip
+    for bad, reason in [([], "non-empty"), ("   ", "empty"), (3.5, "float"), ([{"content": "x"}], "role"),
+                        ([{"role": "user", "content": 5}], "content"), ([{"role": "system", "content": "  "}], "no text")]:  # fmt: skip
         with pytest.raises(MalformedPrompt, match=reason):
             prompt_text(bad)
 
