@@ -27,6 +27,7 @@ The router artifact is trained here for a few epochs (speed does not depend on t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -143,12 +144,7 @@ class Suite:
     # -- steps --------------------------------------------------------------------------------
     def run(self) -> dict:
         t_all = time.perf_counter()
-        if self.want("scorer"):
-            from load_tests.bench_scorer import run as scorer_run
-
-            res = scorer_run()
-            print_table("cross-attention scorer alone (batch 1,024, 11 models)", res["rows"])
-            self.save("scorer", res)
+        self._guarded("scorer", self._scorer)
         from load_tests.artifacts import build_artifact
         from load_tests.bench_encoder import make_raw_encoder, raw_encoder_throughput, single_prompt_latency, unique_prompts
 
@@ -195,50 +191,73 @@ class Suite:
         write_json(self.summary, self.out / "suite.json")
         return self.summary
 
+    def _guarded(self, step: str, fn, *args):
+        """Run one step; a failure is recorded (and shown in BENCHMARKS.md) instead of ending the suite."""
+        if not self.want(step):
+            return None
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - one broken step must not lose the others' numbers
+            import traceback
+
+            traceback.print_exc()
+            self.summary.setdefault("failed_steps", {})[step] = f"{type(exc).__name__}: {exc}"
+            print(f"[{step}] FAILED: {type(exc).__name__}: {exc}", flush=True)
+            with contextlib.suppress(Exception):  # back to the main deployment for the next step
+                self.deploy(options=MAIN)
+            return None
+
     def _service_steps(self, pool: list[str]) -> None:
-        cfg = self.cfg
         # Main deployment: one replica of each (no autoscaling), Embedder with 2 torch threads.
         self.deploy(options=MAIN)
         self.load(concurrency=4, max_requests=16, duration_s=30)  # warm up every hop
-        if self.want("overhead"):
-            self._overhead()
-        saturation = None
-        if self.want("throughput"):
-            saturation = self._throughput()
-        if self.want("sweep"):
-            self._sweep()
-        if self.want("fuzz"):
-            from load_tests.fuzz import run_fuzz
+        self._guarded("overhead", self._overhead)
+        saturation = self._guarded("throughput", self._throughput)
+        self._guarded("sweep", self._sweep)
+        self._guarded("fuzz", self._fuzz)
+        self._guarded("backend_faults", self._backend_faults, pool)
+        self._guarded("kills", self._kills)
+        self._guarded("overload", self._overload, saturation or 30.0)
+        self._guarded("batching", self._batching)
+        self._guarded("scaling", self._scaling, saturation)
+        self._guarded("autoscaling", self._autoscaling)
 
-            res = run_fuzz(self.service.url, cfg.fuzz_examples)
-            print_table("fuzz", [{k: v for k, v in res.items() if k not in ("problems",)}])
-            for p in res["problems"][:10]:
-                print(f"  PROBLEM {p['problem']}: {p['case'][:200]}")
-            self.save("fuzz", res)
-        if self.want("backend_faults"):
-            rows = faults.backend_faults(self.service, self.stub, pool, self.prompts, cfg.backend_timeout_s, cfg.max_attempts,
-                                         requests=cfg.fault_requests)
-            print_table("backend faults (chat, stand-in backend)", rows,
-                        ["scenario", "expect", "sent", "ok", "fallbacks", "errors", "p50_ms", "max_ms", "deadline_ms", "within_deadline"])
-            self.save("backend_faults", rows)
-        if self.want("kills"):
-            rows = []
-            for dep in ("Embedder", "Scorer"):
-                load = LoadConfig(url=self.service.url, concurrency=8, max_requests=1_000_000, duration_s=cfg.kill_duration_s, timeout_s=60)
-                rows.append(faults.kill_during_load(self.service, dep, load, self.prompts, kill_after_s=min(5.0, cfg.kill_duration_s / 4)))
-                cluster.wait_running(self.service.app_name, dep, 1)
-            print_table("replica kills during a closed-loop run (concurrency 8)", rows,
-                        ["deployment", "sent", "ok", "failed", "failed_by_status", "in_flight_at_kill", "replacement_running_s",
-                         "affected", "disruption_s", "max_latency_ms"])
-            self.save("kills", rows)
-        if self.want("overload"):
-            self._overload(saturation or 30.0)
-        if self.want("batching"):
-            self._batching()
-        if self.want("scaling"):
-            self._scaling(saturation)
-        if self.want("autoscaling"):
-            self._autoscaling()
+    def _scorer(self) -> None:
+        from load_tests.bench_scorer import run as scorer_run
+
+        res = scorer_run()
+        print_table("cross-attention scorer alone (batch 1,024, 11 models)", res["rows"])
+        self.save("scorer", res)
+
+    def _fuzz(self) -> None:
+        from load_tests.fuzz import run_fuzz
+
+        cfg = self.cfg
+        res = run_fuzz(self.service.url, cfg.fuzz_examples)
+        print_table("fuzz", [{k: v for k, v in res.items() if k not in ("problems",)}])
+        for p in res["problems"][:10]:
+            print(f"  PROBLEM {p['problem']}: {p['case'][:200]}")
+        self.save("fuzz", res)
+
+    def _backend_faults(self, pool: list[str]) -> None:
+        cfg = self.cfg
+        rows = faults.backend_faults(self.service, self.stub, pool, self.prompts, cfg.backend_timeout_s, cfg.max_attempts,
+                                     requests=cfg.fault_requests)
+        print_table("backend faults (chat, stand-in backend)", rows,
+                    ["scenario", "expect", "sent", "ok", "fallbacks", "errors", "p50_ms", "max_ms", "deadline_ms", "within_deadline"])
+        self.save("backend_faults", rows)
+
+    def _kills(self) -> None:
+        cfg = self.cfg
+        rows = []
+        for dep in ("Embedder", "Scorer"):
+            load = LoadConfig(url=self.service.url, concurrency=8, max_requests=1_000_000, duration_s=cfg.kill_duration_s, timeout_s=60)
+            rows.append(faults.kill_during_load(self.service, dep, load, self.prompts, kill_after_s=min(5.0, cfg.kill_duration_s / 4)))
+            cluster.wait_running(self.service.app_name, dep, 1)
+        print_table("replica kills during a closed-loop run (concurrency 8)", rows,
+                    ["deployment", "sent", "ok", "failed", "failed_by_status", "in_flight_at_kill", "replacement_running_s",
+                     "affected", "disruption_s", "max_latency_ms"])
+        self.save("kills", rows)
 
     def _overhead(self) -> None:
         import aiohttp  # noqa: F401 - the generator needs it; fail early
@@ -566,6 +585,8 @@ def render_markdown(out: Path, command: str) -> str:
         lines += ["### Fuzzing the HTTP API (hypothesis + fixed bad inputs)", "",
                   f"{fz['cases']} requests, statuses {json.dumps(fz['statuses'])}, healthz after: {fz['healthz_after']}, "
                   f"problems: {probs}.", ""]
+    for step, err in (suite.get("failed_steps") or {}).items():
+        lines += [f"**Step `{step}` failed in this run:** `{err}`", ""]
     lines += ["Reproduce one piece: `python -m load_tests.generator --help`, `python -m load_tests.bench_scorer`, "
               "`python -m load_tests.bench_encoder`, `python -m load_tests.fuzz --url ...`."]
     return "\n".join(lines)
