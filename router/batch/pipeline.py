@@ -191,13 +191,27 @@ class RouteBatches:
         self.embed = cached.embed if use_cache else (lambda texts: cached.encoder.encode(texts, show_progress=False))
         if cached.dim != self.art.encoder_dim:
             raise ValueError(f"encoder {self.art.encoder_name} gives {cached.dim}-d vectors, artifact expects {self.art.encoder_dim}")
+        self.featurize = None
+        if getattr(self.art.predictor, "needs_tokens", False):  # the model_queries variant
+            from router.model.tokens import StaticTokenFeaturizer
+
+            self.featurize = StaticTokenFeaturizer(self.art.encoder_name, self.art.predictor.config.token_segments)
+
+    def ready(self) -> bool:
+        """Load the encoder's model now (it loads lazily on the first batch otherwise)."""
+        self.embed(["warm up"])
+        return True
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from router.rewards import decide
 
         prompts = [str(p) for p in batch["prompt"]]
         X = np.asarray(self.embed(prompts), dtype=np.float32)
-        pred = self.art.predictor.predict(X)
+        if self.featurize is not None:
+            tokens, mask = self.featurize(prompts)
+            pred = self.art.predictor.predict(X, tokens=tokens, mask=mask)
+        else:
+            pred = self.art.predictor.predict(X)
         n, k = len(prompts), len(self.lambdas)
         rows = np.arange(n)
         chosen, lam_col, reward_col, q_col, c_col = [], [], [], [], []
@@ -323,8 +337,8 @@ def route_logs(cfg: RouteLogsConfig) -> dict:
     from router.model.artifact import load_artifact
 
     art = load_artifact(cfg.artifact)  # fail fast, in the driver, on a bad artifact
-    if getattr(art.predictor, "needs_tokens", False):
-        raise ValueError(f"--artifact {cfg.artifact!r}: its variant needs token features; route-logs embeds whole prompts only")
+    if getattr(art.predictor, "needs_tokens", False) and art.encoder_name.startswith("hash:"):
+        raise ValueError(f"--artifact {cfg.artifact!r}: its variant needs token features, which a hash encoder has not")
     models = list(art.models)
     files = resolve_inputs(cfg.input)
     fs, out_path = prepare_output(cfg.out, cfg.overwrite)
