@@ -330,7 +330,17 @@ def render_tables(out: Path, datasets) -> str:
                 f = lambda k: f"{x[k]['linear']['aiq']:.4f} / {x[k]['exponential']['aiq']:.4f}"  # noqa: E731
                 lines.append(f"| {m} | {f('without_model')} | {f('added_100')} | {f('full_retrain')} | {x['add_seconds']:.1f} |")
             lines.append("")
+    sel = out / "selection.json"
+    if sel.exists():
+        sj = json.loads(sel.read_text())
+        lines += [f"**How the defaults were chosen** ({sj['data']}, validation rows carved from training: `python -m router.model.selection`)", "",
+                  "| candidate | val AIQ (paper form) | val loss | best epoch |", "| --- | ---: | ---: | ---: |"]
+        for label, x in sj["rows"].items():
+            loss = f"{x['val_loss']:.4f}" if "val_loss" in x else ""
+            lines.append(f"| {label} | {x['val_aiq']:.4f} | {loss} | {x.get('best_epoch', '')} |")
+        lines.append("")
     text = "\n".join(lines)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "tables.md").write_text(text + "\n")
     return text
 
