@@ -71,7 +71,7 @@ def log_messages_parquet(tmp_path):
                 conv(GOOD_PROMPTS[0]),
                 conv(GOOD_PROMPTS[1]),
                 [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": GOOD_PROMPTS[2]}],
-                [{"role": "assistant", "content": ""}, {"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
+                [{"role": "assistant", "content": " "}, {"role": "user", "content": ""}],
                 conv(GOOD_PROMPTS[3]),
             ],
         }
