@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from pydantic import ValidationError
 
+from router.messages import MalformedPrompt, flatten_messages
 from router.rewards import get_reward
 from serve_app.protocol import RequestError, RouteRequest
 
@@ -146,40 +147,13 @@ def parse_router_model_name(name: str) -> tuple[bool, Optional[float]]:
     return True, check_lambda_value(m.group("lam"), "model")
 
 
-def flatten_messages(messages: Any) -> str:
-    """The text the router reads for a chat: the user turns, in order, joined by blank lines.
-
-    Our choice (the paper routes single prompts): the router was trained on user prompts, so system
-    and assistant turns are left out; a chat without a user turn is routed on all its turns. Content
-    may be a string or OpenAI's list of parts, of which the text parts are read.
-    """
-    if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "messages must be a non-empty list", param="messages")
-    texts: list[tuple[str, str]] = []
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or "role" not in m:
-            raise RequestError(400, f"messages[{i}] must be an object with a role", param="messages")
-        content = m.get("content")
-        if content is None:
-            text = ""
-        elif isinstance(content, str):
-            text = content
-        elif isinstance(content, list):
-            parts = []
-            for part in content:
-                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-                elif isinstance(part, str):
-                    parts.append(part)
-            text = "\n".join(parts)
-        else:
-            raise RequestError(400, f"messages[{i}].content must be a string or a list of parts", param="messages")
-        texts.append((str(m["role"]), text))
-    user = [t for role, t in texts if role == "user" and t.strip()]
-    chosen = user or [t for _, t in texts if t.strip()]
-    if not chosen:
-        raise RequestError(400, "messages contain no text to route on", param="messages")
-    return "\n\n".join(chosen)
+def chat_text(messages: Any) -> str:
+    """The text the router reads for a chat, by the one rule in ``router.messages`` (user turns
+    joined by blank lines), so a logged request routes as it did live; a bad list is a 400."""
+    try:
+        return flatten_messages(messages)
+    except MalformedPrompt as exc:
+        raise RequestError(400, str(exc), param="messages") from None
 
 
 @dataclass
@@ -207,7 +181,7 @@ def parse_chat_request(
     ``router-<λ>`` model name, then the app default. ``model`` names the router (``router``,
     ``router-<λ>``) or, as an explicit override, a pool model."""
     body = parse_json_object(raw)
-    text = flatten_messages(body.get("messages"))
+    text = chat_text(body.get("messages"))
     check_prompts([text], limits, what="messages")
     model = body.get("model", ROUTER_MODEL)
     if not isinstance(model, str) or not model:

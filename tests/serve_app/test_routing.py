@@ -11,7 +11,7 @@ from serve_app.routing import (
     Limits,
     check_lambda_value,
     fallback_order,
-    flatten_messages,
+    chat_text,
     parse_chat_request,
     parse_json_object,
     parse_route_request,
@@ -134,16 +134,17 @@ def test_chat_request_rejections(body, headers, words):
     assert 400 <= err.status < 500 and words in err.message
 
 
-def test_flatten_messages_reads_user_turns_and_text_parts():
+def test_chat_text_reads_user_turns_and_text_parts():
     msgs = [
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "first question"},
         {"role": "assistant", "content": "an answer"},
         {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "image_url", "image_url": {}}]},
     ]
-    assert flatten_messages(msgs) == "first question\n\nsecond"
+    assert chat_text(msgs) == "first question\n\nsecond"
     # No user turn: every turn with text.
-    assert flatten_messages([{"role": "system", "content": "only system"}]) == "only system"
+    assert chat_text([{"role": "system", "content": "only system"}]) == "only system"
+    assert error_of(chat_text, [{"role": "user", "content": 3}]).status == 400
 
 
 def test_fallback_order_by_reward_then_cost_and_only_available():
