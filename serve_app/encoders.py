@@ -9,29 +9,16 @@ from __future__ import annotations
 
 from typing import Optional
 
+from router.embeddings import encoder_from_name
 from router.embeddings.base import Encoder
 
 
 def build_encoder(artifact_encoder: str, override: Optional[str] = None, device: Optional[str] = None) -> Encoder:
     spec = override or artifact_encoder
-    if spec.startswith("hash:"):
-        from router.embeddings.hashing import HashingEncoder
-
-        try:
-            dim = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise ValueError(f"bad hashing encoder name {spec!r}; expected hash:<dim>") from None
-        encoder: Encoder = HashingEncoder(dim)
-    else:
-        from router.embeddings.sentence_transformer import SentenceTransformerEncoder
-
-        normalize = True
-        model = spec
-        if spec.startswith("st:"):
-            model = spec[3:]
-            if model.endswith(":raw"):
-                model, normalize = model[: -len(":raw")], False
-        encoder = SentenceTransformerEncoder(model, device=device, normalize=normalize)
+    try:
+        encoder = encoder_from_name(spec, device=device)
+    except ValueError as exc:
+        raise ValueError(f"bad encoder name {spec!r}: {exc}") from None
     if encoder.name != artifact_encoder:
         raise ValueError(
             f"encoder {spec!r} produces embeddings named {encoder.name!r} but the artifact was trained on "

@@ -180,14 +180,14 @@ class RouteBatches:
 
         if threads:
             torch.set_num_threads(threads)
-        from router.batch.encoders import build_encoder
+        from router.embeddings import make_encoder
         from router.model.artifact import load_artifact
 
         self.art = load_artifact(artifact)
         self.models = list(self.art.models)
         self.lambdas = lambdas
         self.reward = get_reward(reward)
-        cached = build_encoder(self.art.encoder_name, device=device, cache_dir=cache_dir if use_cache else None)
+        cached = make_encoder(self.art.encoder_name, device=device, cache_dir=cache_dir if use_cache else None)
         self.embed = cached.embed if use_cache else (lambda texts: cached.encoder.encode(texts, show_progress=False))
         if cached.dim != self.art.encoder_dim:
             raise ValueError(f"encoder {self.art.encoder_name} gives {cached.dim}-d vectors, artifact expects {self.art.encoder_dim}")

@@ -28,19 +28,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def build_train_encoder(name: str | None, cache_dir=None):
-    """The cached encoder for ``name``: ``hash:<dim>`` (model-free) or a sentence-transformers model."""
+    """The cached encoder for ``name`` (default all-MiniLM-L6-v2); see ``router.embeddings.encoder_from_name``."""
     from router.embeddings import DEFAULT_ENCODER, make_encoder
-    from router.embeddings.cache import CachedEncoder
-    from router.embeddings.hashing import HashingEncoder
 
-    name = name or DEFAULT_ENCODER
-    if name.startswith("hash:"):
-        try:
-            dim = int(name.split(":", 1)[1])
-        except ValueError:
-            raise ValueError(f"--encoder {name!r}: expected hash:<dim>") from None
-        return CachedEncoder(HashingEncoder(dim), cache_dir=cache_dir)
-    return make_encoder(name[3:] if name.startswith("st:") else name, cache_dir=cache_dir)
+    return make_encoder(name or DEFAULT_ENCODER, cache_dir=cache_dir)
 
 
 def run(args) -> int:

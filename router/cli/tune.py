@@ -52,7 +52,7 @@ def _split_list(text: str) -> list[str]:
 def _calibrate(args) -> int:
     import json
 
-    from router.batch.encoders import build_encoder
+    from router.embeddings import make_encoder
     from router.cli.main import CliError
     from router.data.io import load_table
     from router.model.artifact import load_artifact
@@ -74,7 +74,7 @@ def _calibrate(args) -> int:
         from router.data.splits import train_test_split
 
         table = train_test_split(table, args.split)[1]  # the unseen half
-    encoder = build_encoder(art.encoder_name, cache_dir=args.cache_dir)
+    encoder = make_encoder(art.encoder_name, cache_dir=args.cache_dir)
     data = embed_table(table, encoder)
 
     def predict(part) -> Prediction:
@@ -97,7 +97,7 @@ def _calibrate(args) -> int:
 def _search(args) -> int:
     from pydantic import ValidationError
 
-    from router.batch.encoders import build_encoder
+    from router.embeddings import make_encoder
     from router.cli.main import CliError
     from router.data.io import load_table
     from router.tuning.data import carve, embed_table, training_half
@@ -115,7 +115,7 @@ def _search(args) -> int:
         err = exc.errors()[0]
         raise CliError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
     train = training_half(load_table(args.data), args.split)
-    encoder = build_encoder(args.encoder, cache_dir=args.cache_dir)
+    encoder = make_encoder(args.encoder, cache_dir=args.cache_dir)
     print(f"router tune: {len(train)} training prompts, {len(train.models)} models, encoder {encoder.name}", flush=True)
     data = embed_table(train, encoder)
     fit_rows, val_rows = carve(len(data), settings.val_fraction, settings.seed)
