@@ -90,7 +90,9 @@ def run(args) -> int:
     table = load_table(args.data, drop_incomplete=args.drop_incomplete)
     dataset = table.name
     encoder = make_encoder(args.encoder or DEFAULT_ENCODER)
-    ctx = BuildContext(seed=args.seed, artifact=args.artifact)
+    # The cross-attention family reads the encoder to start model embeddings from the model names
+    # and to check a loaded artifact was trained on the same encoder.
+    ctx = BuildContext(seed=args.seed, artifact=args.artifact, options={"encoder": encoder})
 
     if args.cross_domain:
         summary, per_domain = evaluate_cross_domain(table, routers, encoder, ctx, grid, dataset=dataset)

@@ -85,3 +85,20 @@ def test_parse_grid():
     for bad in ["", "logspace:1:2", "a,b", "nan"]:
         with pytest.raises(ValueError, match="--grid"):
             parse_grid(bad)
+
+
+def test_eval_cross_attention_trains_and_loads_artifact(data_file, tmp_path, cache_dir, capsys):
+    out = tmp_path / "ca"
+    rc = main(["eval", "--data", str(data_file), "--routers", "knn,cross_attention", "--out", str(out), "--encoder", "hash:64"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert {"cross_attention_linear", "cross_attention_exp"} <= set(res["routers"])
+    # A saved artifact is loaded with --artifact, and one trained on another encoder is refused.
+    art = tmp_path / "art"
+    assert main(["train", "--data", str(data_file), "--out", str(art), "--encoder", "hash:64", "--quiet"]) == 0
+    assert main(["eval", "--data", str(data_file), "--routers", "cross_attention", "--out", str(tmp_path / "loaded"),
+                 "--encoder", "hash:64", "--artifact", str(art)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["eval", "--data", str(data_file), "--routers", "cross_attention", "--out", str(tmp_path / "bad"),
+                 "--encoder", "hash:32", "--artifact", str(art)]) == 2  # fmt: skip
+    assert "encoder" in capsys.readouterr().err
