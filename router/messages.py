@@ -53,6 +53,16 @@ def flatten_messages(messages: Any) -> str:
     return "\n\n".join(chosen)
 
 
+def check_encodable(text: str, where: str = "prompt") -> str:
+    """``text`` if it is valid Unicode; JSON's ``\\ud800`` escapes decode to lone surrogates, which the
+    tokenizer cannot take, so they are the caller's error rather than a crash in the encoder."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedPrompt(f"{where} is not valid Unicode text ({exc.reason} at position {exc.start})") from None
+    return text
+
+
 def prompt_text(value: Any) -> str:
     """The non-empty text to embed for a prompt field value: a string as is, a ``messages`` list
     flattened. Raises ``MalformedPrompt`` (a ``ValueError``) with the reason otherwise."""
@@ -68,4 +78,4 @@ def prompt_text(value: Any) -> str:
         raise MalformedPrompt(f"prompt is {type(value).__name__}, not a string or a messages list")
     if not text.strip():
         raise MalformedPrompt("prompt text is empty")
-    return text
+    return check_encodable(text)

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from pydantic import ValidationError
 
-from router.messages import MalformedPrompt, flatten_messages
+from router.messages import MalformedPrompt, check_encodable, flatten_messages
 from router.rewards import get_reward
 from serve_app.protocol import RequestError, RouteRequest
 
@@ -86,6 +86,10 @@ def check_prompts(prompts: Sequence[Any], limits: Limits, what: str = "prompt") 
             raise RequestError(400, f"{where} must be a string, got {type(p).__name__}", param=what)
         if not p.strip():
             raise RequestError(400, f"{where} is empty", param=what)
+        try:
+            check_encodable(p, where)
+        except MalformedPrompt as exc:
+            raise RequestError(400, str(exc), param=what) from None
         if len(p) > limits.max_prompt_chars:
             raise RequestError(
                 413, f"{where} has {len(p)} characters; the limit is {limits.max_prompt_chars}", param=what

@@ -58,6 +58,7 @@ def test_route_request_defaults_and_list_input():
         (b'{"prompt": "   "}', 400, "prompt is empty"),
         (b'{"prompt": []}', 400, "empty list"),
         (b'{"prompt": ["ok", ""]}', 400, "prompt[1] is empty"),
+        (b'{"prompt": "\\ud800"}', 400, "not valid Unicode"),
         (b'{"prompt": 3}', 400, "string or a list of strings"),
         (b'{"prompt": "x", "lambda": -1}', 400, "finite number >= 0"),
         (b'{"prompt": "x", "lambda": NaN}', 400, "finite number >= 0"),

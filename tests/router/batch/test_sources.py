@@ -35,7 +35,8 @@ def test_messages_flattening():
     assert flatten_messages([{"role": "system", "content": "only this"}]) == "only this"  # no user turn: all turns
     assert prompt_text("plain") == "plain"
     for bad, reason in [([], "non-empty"), ("   ", "empty"), (3.5, "float"), ([{"content": "x"}], "role"),
-                        ([{"role": "user", "content": 5}], "content"), ([{"role": "system", "content": "  "}], "no text")]:  # fmt: skip
+                        ([{"role": "user", "content": 5}], "content"), ([{"role": "system", "content": "  "}], "no text"),
+                        ("bad \ud800 text", "not valid Unicode")]:  # fmt: skip
         with pytest.raises(MalformedPrompt, match=reason):
             prompt_text(bad)
 
