@@ -53,20 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(cfg.artifact):
         raise CliError(f"--artifact {cfg.artifact!r}: no such directory")
 
-    import ray
+    from router.cli._ray import ray_session
 
-    started_here = False
-    if not ray.is_initialized():
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        if args.ray_address:
-            ray.init(address=args.ray_address, log_to_driver=False)
-        else:
-            ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
-        started_here = True
-    try:
+    with ray_session(args.ray_address, args.num_cpus):
         summary = route_logs(cfg)
-    finally:
-        if started_here:
-            ray.shutdown()
     print(format_summary(summary))
     return 0

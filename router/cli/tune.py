@@ -122,22 +122,11 @@ def _search(args) -> int:
     model_init = encoder.embed(list(train.models))
     storage = args.storage_path or os.path.join(args.out, "ray_results")
 
-    import ray
+    from router.cli._ray import ray_session
 
-    started_here = False
-    if not ray.is_initialized():
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        if args.ray_address:
-            ray.init(address=args.ray_address, log_to_driver=False)
-        else:
-            ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
-        started_here = True
-    try:
+    with ray_session(args.ray_address, args.num_cpus):
         grid = run_search(data.take(fit_rows), data.take(val_rows), settings, storage, resume=args.resume,
                           model_init=model_init, encoder_name=encoder.name)  # fmt: skip
-    finally:
-        if started_here:
-            ray.shutdown()
     rows = results_table(grid)
     paths = write_outputs(rows, settings, args.out)
     print(format_top(rows))
