@@ -12,6 +12,7 @@ from typing import Awaitable, Callable, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from ray.serve.exceptions import BackPressureError
 
 from serve_app.protocol import RequestError
 from serve_app.serving import RouterService
@@ -31,6 +32,12 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
             resp = await call()
         except RequestError as exc:
             resp = JSONResponse(exc.to_body(), status_code=exc.status)
+        except BackPressureError as exc:
+            # An inner deployment's queue (max_queued_requests) is full: shed load as Serve's own
+            # proxy does at the ingress, with a 503 the caller may retry, not a 500.
+            err = RequestError(503, f"the router is overloaded ({exc}); retry later")
+            headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))} if getattr(exc, "retry_after_s", None) else None
+            resp = JSONResponse(err.to_body(), status_code=503, headers=headers)
         except Exception as exc:  # noqa: BLE001 - one clear 500 instead of a dropped connection
             log.exception("unhandled error in %s", endpoint)
             resp = JSONResponse(RequestError(500, f"internal error: {type(exc).__name__}: {exc}").to_body(), status_code=500)

@@ -1,0 +1,51 @@
+"""The FastAPI surface without Serve, driven through raw ASGI calls (no HTTP client needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from ray.serve.exceptions import BackPressureError
+
+from serve_app.api import build_fastapi_app
+from serve_app.config import AppArgs
+from serve_app.serving import PoolInfo, RouterService
+from tests.serve_app.conftest import POOL, PRICE
+
+
+async def asgi_post(app, path: str, body: bytes):
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json")], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, json.loads(body)
+
+
+def test_inner_queue_full_is_a_503_not_a_500(tmp_path):
+    async def predict(prompts):
+        raise BackPressureError(num_queued_requests=9, max_queued_requests=8, retry_after_s=2.0)
+
+    service = RouterService(PoolInfo(POOL, sum(PRICE.values()) / 3, "hash:64"), {}, AppArgs(artifact_path=str(tmp_path)), predict)
+    app = build_fastapi_app(service)
+
+    async def go():
+        try:
+            return await asgi_post(app, "/v1/route", b'{"prompt": "hello"}')
+        finally:
+            await service.close()
+
+    status, headers, body = asyncio.run(go())
+    assert status == 503
+    assert "overloaded" in body["error"]["message"]
+    assert headers.get("retry-after") == "2"
