@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export RAY_AUTH_MODE ?= disabled
+# A single-machine Ray otherwise advertises the host's outward address and talks to itself over
+# it; this keeps every local Ray connection on 127.0.0.1 (the flag only matters for multi-node).
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 
 .PHONY: install run serve eval compare test bench clean-cache
 
