@@ -41,6 +41,17 @@ def hashing_encoder(cache_dir):
     return CachedEncoder(HashingEncoder(64), cache_dir=cache_dir)
 
 
+@pytest.fixture(scope="module")
+def stub():
+    """The stand-in OpenAI-compatible backend (a test double) in a thread, one per test module."""
+    from serve_app.testing.stub_backend import StubBackend
+
+    s = StubBackend()
+    s.start_in_thread()
+    yield s
+    s.stop_thread()
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the whole test session (2 CPUs, no dashboard, small object store)."""

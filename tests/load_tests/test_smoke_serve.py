@@ -23,16 +23,6 @@ PROMPTS = [f"{dom} question {i}: {words}" for i in range(30) for dom, words in
 
 
 @pytest.fixture(scope="module")
-def stub():
-    from serve_app.testing.stub_backend import StubBackend
-
-    s = StubBackend()
-    s.start_in_thread()
-    yield s
-    s.stop_thread()
-
-
-@pytest.fixture(scope="module")
 def service(ray_session, stub, tmp_path_factory):
     from ray import serve
 

@@ -55,16 +55,6 @@ def artifact(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stub():
-    from serve_app.testing.stub_backend import StubBackend
-
-    s = StubBackend()
-    s.start_in_thread()
-    yield s
-    s.stop_thread()
-
-
-@pytest.fixture(scope="module")
 def args(artifact, stub, tmp_path_factory):
     backends = {"backends": [{"model": m, "base_url": f"http://127.0.0.1:{stub.port}/v1", "api_key_env": "STUB_KEY"}
                              for m in ("small", "medium", "large")]}
