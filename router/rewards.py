@@ -59,6 +59,14 @@ def get_reward(name: str) -> Reward:
     return REWARDS[key]
 
 
+def cost_scale(train_cost: np.ndarray) -> float:
+    """``c_ref`` for the normalised rewards: the training set's mean cost per prompt over the pool
+    (mean of the (N, M) cost matrix), in USD. 1.0 when every cost is 0, so λ stays meaningful."""
+    c = np.asarray(train_cost, dtype=np.float64)
+    value = float(c.mean()) if c.size else 0.0
+    return value if value > 0 and np.isfinite(value) else 1.0
+
+
 def check_lambda(lam: float) -> float:
     lam = float(lam)
     if not np.isfinite(lam) or lam < 0:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from pathlib import Path
@@ -29,19 +28,12 @@ from router.evaluation.oracle import oracle_point
 from router.evaluation.sweep import sweep
 from router.predictor import Prediction
 from router.registry import BuildContext, family_builder
+from router.rewards import cost_scale
 
 log = logging.getLogger(__name__)
 
 # A grid for every row, or one per reward name (rows whose reward is missing use its default).
 Grid = Sequence[float] | Mapping[str, Sequence[float]] | None
-
-
-def cost_scale(train_cost: np.ndarray) -> float:
-    """``c_ref`` for the normalised rewards: the training set's mean cost per prompt over the pool
-    (mean of the (N, M) cost matrix), in USD. 1.0 when every cost is 0, so λ stays meaningful."""
-    c = np.asarray(train_cost, dtype=np.float64)
-    value = float(c.mean()) if c.size else 0.0
-    return value if value > 0 and math.isfinite(value) else 1.0
 
 
 def _grid_for(grid: Grid, reward: str):

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router.model.predictor import CostScaler, CrossAttentionPredictor
+from router.rewards import cost_scale
 
 EpochCallback = Callable[[int, dict], None]
 
@@ -170,7 +171,7 @@ def fit_predictor(
     pred.models = models
     pred.scaler = scaler
     # c_ref: the training data's mean cost per prompt over the pool (USD), the rewards' cost scale.
-    pred.c_ref = float(cost.mean()) if cost.mean() > 0 else 1.0
+    pred.c_ref = cost_scale(cost)
     pred.prices = {m: float(v) for m, v in zip(models, cost.mean(axis=0))}
 
     old_threads = torch.get_num_threads()

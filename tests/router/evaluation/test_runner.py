@@ -51,11 +51,6 @@ def tiny_tables():
     return table, table
 
 
-def test_cost_scale_is_the_mean_cost_per_prompt_over_the_pool():
-    assert runner.cost_scale(np.array([[1.0, 3.0], [1.0, 3.0]])) == 2.0
-    assert runner.cost_scale(np.zeros((2, 2))) == 1.0
-
-
 def test_reference_points_on_a_tiny_table(tiny_tables, hashing_encoder, monkeypatch):
     train, test = tiny_tables
     # A router that predicts the truth, registered as a fitted family for this test only.
