@@ -113,7 +113,8 @@ def _check_inputs(X, quality, cost, models) -> tuple[np.ndarray, np.ndarray, np.
     return X, quality, cost, models
 
 
-def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (fit rows, validation rows), both sorted; with val_fraction > 0 at least one row on each side."""
     n_val = int(round(n * val_fraction))
     if val_fraction > 0:
         n_val = min(max(n_val, 1), n - 1)
@@ -165,7 +166,7 @@ def fit_predictor(
     else:
         model_init = None
 
-    train_idx, val_idx = _split(len(X), cfg.val_fraction, cfg.seed)
+    train_idx, val_idx = split_rows(len(X), cfg.val_fraction, cfg.seed)
     scaler = CostScaler.fit(cost[train_idx], pooled=cfg.cost_norm == "pooled")
     z_cost = scaler.transform(cost).astype(np.float32)
     pred.models = models

@@ -47,9 +47,9 @@ def carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     if n < 4:
         raise ValueError(f"need at least 4 training rows to carve a validation split, got {n}")
-    n_val = min(max(int(round(n * fraction)), 1), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    from router.model.training import split_rows
+
+    return split_rows(n, fraction, seed)  # the same carve as training's own validation split
 
 
 def training_half(table: RoutingTable, split: str = "auto") -> RoutingTable:
