@@ -41,4 +41,4 @@ bench: install
 # `make compare`: the cross-attention comparison on both bundled datasets (README section
 # cross-attention; long on 2 cores, resumable: finished cross-domain folds are kept).
 compare: install
-	$(PY) -m router.model.compare --out results/comparison
+	$(PY) -m experiments --out results/comparison

@@ -18,8 +18,8 @@ ENCODERS = {"minilm": "all-MiniLM-L6-v2", "hash": "hash:64"}
 
 def build_artifact(out_dir: str | Path, kind: str = "hash", epochs: int = 3, cache_dir=None, n_rows: int | None = None) -> Path:
     """Train a small cross-attention router and save it to ``out_dir`` (returned)."""
-    from router.model.artifact import save_artifact
-    from router.model.training import TrainConfig, train_router
+    from router.core import Router
+    from router.model.config import TrainConfig
 
     if kind == "hash":
         from router.data.synthetic import make_synthetic_table
@@ -28,8 +28,6 @@ def build_artifact(out_dir: str | Path, kind: str = "hash", epochs: int = 3, cac
 
         table = make_synthetic_table(n=n_rows or 300, seed=0)
         encoder = CachedEncoder(HashingEncoder(64), cache_dir=cache_dir) if cache_dir is not None else HashingEncoder(64)
-        X = encoder.embed(table.prompts) if cache_dir is not None else encoder.encode(list(table.prompts))
-        name, dim = "hash:64", 64
     elif kind == "minilm":
         from router.data import load_table
         from router.embeddings import make_encoder
@@ -40,10 +38,9 @@ def build_artifact(out_dir: str | Path, kind: str = "hash", epochs: int = 3, cac
 
             table = table.subset(np.arange(len(table.prompts)) < n_rows)
         encoder = make_encoder(ENCODERS["minilm"], device="cpu", cache_dir=cache_dir)
-        X = encoder.embed(table.prompts)
-        name, dim = encoder.name, encoder.dim
     else:
         raise ValueError(f"unknown artifact kind {kind!r}; use one of {sorted(ENCODERS)}")
     config = TrainConfig(max_epochs=epochs, patience=epochs, seed=0)
-    predictor = train_router(X, table.quality, table.cost, list(table.models), config, progress=False)
-    return save_artifact(predictor, out_dir, encoder_name=name, encoder_dim=dim)
+    router = Router.untrained(config, encoder)
+    X = router.embed(table.prompts)
+    return router.fit(X, table.quality, table.cost, list(table.models), prompts=table.prompts).save(out_dir)

@@ -24,8 +24,10 @@ DIM = 384
 
 
 def make_scorer(n_models: int = N_MODELS, dim: int = DIM, n_train: int = 2048, seed: int = 0, epochs: int = 2):
-    """A trained (briefly, on synthetic data) cross-attention predictor with the default widths."""
-    from router.model.training import TrainConfig, train_router
+    """A trained (briefly, on synthetic data) cross-attention router with the default widths."""
+    from router.core import Router
+    from router.model.config import TrainConfig
+    from router.model.estimator import CrossAttentionPredictor
 
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_train, dim)).astype(np.float32)
@@ -36,34 +38,34 @@ def make_scorer(n_models: int = N_MODELS, dim: int = DIM, n_train: int = 2048, s
     cost = price * rng.lognormal(0.0, 0.3, size=(n_train, n_models))
     models = [f"model-{i:02d}" for i in range(n_models)]
     config = TrainConfig(max_epochs=epochs, patience=epochs, val_fraction=0.1, seed=seed)
-    return train_router(X, quality, cost, models, config, progress=False)
+    # Embeddings are synthetic: the encoder name only labels them (nothing is embedded here).
+    return Router(CrossAttentionPredictor(config).fit(X, quality, cost, models), encoder_name=f"synthetic:{dim}")
 
 
-def time_scorer(predictor, batch: int = 1024, threads: int = 2, repeats: int = 20, seed: int = 1) -> dict:
+def time_scorer(router, batch: int = 1024, threads: int = 2, repeats: int = 20, seed: int = 1) -> dict:
+    """Times the Scorer's and the Dispatcher's stages of the router: ``predict_embedded`` and ``decide``."""
     import torch
 
-    from router.decision import decide_batch
-
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(batch, predictor.input_dim)).astype(np.float32)
+    X = rng.normal(size=(batch, router.predictor.input_dim)).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        predictor.predict(X[:8])  # warm-up
+        router.predict_embedded(X[:8])  # warm-up
         predict_s, decide_s = [], []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            pred = predictor.predict(X)
+            pred = router.predict_embedded(X)
             t1 = time.perf_counter()
-            decide_batch(pred, predictor.models, 0.5, "linear", predictor.c_ref)
+            router.decide(pred, 0.5, "linear")
             t2 = time.perf_counter()
             predict_s.append(t1 - t0)
             decide_s.append(t2 - t1)
         one = []
         for i in range(min(repeats * 5, 200)):
             t0 = time.perf_counter()
-            predictor.predict(X[i % batch : i % batch + 1])
+            router.predict_embedded(X[i % batch : i % batch + 1])
             one.append(time.perf_counter() - t0)
     finally:
         torch.set_num_threads(previous)
@@ -71,7 +73,7 @@ def time_scorer(predictor, batch: int = 1024, threads: int = 2, repeats: int = 2
     d = float(np.median(decide_s))
     return {
         "batch": batch,
-        "models": len(predictor.models),
+        "models": len(router.models),
         "threads": threads,
         "predict_ms": p * 1000,
         "decide_ms": d * 1000,
@@ -82,9 +84,9 @@ def time_scorer(predictor, batch: int = 1024, threads: int = 2, repeats: int = 2
 
 
 def run(batch: int = 1024, threads: tuple[int, ...] = (1, 2), repeats: int = 20) -> dict:
-    predictor = make_scorer()
-    rows = [time_scorer(predictor, batch, t, repeats) for t in threads]
-    return {"kind": "scorer", "hidden_dim": predictor.config.hidden_dim, "variant": predictor.config.variant, "rows": rows}
+    router = make_scorer()
+    rows = [time_scorer(router, batch, t, repeats) for t in threads]
+    return {"kind": "scorer", "hidden_dim": router.config.hidden_dim, "variant": router.config.variant, "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
@@ -188,26 +188,6 @@ def undeploy(app_name: str) -> None:
         serve.delete(app_name, _blocking=True)
 
 
-@contextlib.contextmanager
-def local_service(app_args: Mapping[str, Any], options=None, app_name: str = "router-bench", **kw) -> Iterator[Service]:
-    """Ray (if needed) + Serve + the app; everything this call started is stopped on exit."""
-    import ray
-    from ray import serve
-
-    started_ray = ensure_ray()
-    try:
-        service = deploy(app_args, options, app_name=app_name, **kw)
-        try:
-            yield service
-        finally:
-            undeploy(app_name)
-    finally:
-        if started_ray:
-            with contextlib.suppress(Exception):
-                serve.shutdown()
-            ray.shutdown()
-
-
 # -- looking at replicas -----------------------------------------------------------------------
 def replica_states(app_name: str) -> dict[str, dict[str, int]]:
     """``{deployment: {state: count}}`` from ``serve.status()`` (RUNNING, STARTING, ...)."""
@@ -217,10 +197,6 @@ def replica_states(app_name: str) -> dict[str, dict[str, int]]:
     if app is None:
         return {}
     return {name: {str(k): int(v) for k, v in d.replica_states.items()} for name, d in app.deployments.items()}
-
-
-def running_replicas(app_name: str) -> dict[str, int]:
-    return {name: states.get("RUNNING", 0) for name, states in replica_states(app_name).items()}
 
 
 def replica_actor_names(app_name: str, deployment: str) -> list[str]:

@@ -49,10 +49,6 @@ class _Background:
         return self.result
 
 
-def _failures(result: LoadResult, after: float = 0.0) -> list[dict]:
-    return [r for r in result.records or [] if not r["status"].startswith("2") and r["start"] + r["latency"] >= after]
-
-
 def kill_during_load(service: cluster.Service, deployment: str, load: LoadConfig, prompts: Sequence[str],
                      kill_after_s: float = 3.0, replace_timeout_s: float = 120.0) -> dict:
     """Kill one replica of ``deployment`` ``kill_after_s`` into a closed-loop run (records kept)."""

@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 ENDPOINTS = {"route": "/v1/route", "chat": "/v1/chat/completions"}
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-# The router's chat headers for λ and reward (serve_app.routing; repeated here so the generator
+# The router's chat headers for λ and reward (serve_app.parse; repeated here so the generator
 # does not import the service).
 LAMBDA_HEADER = "x-router-lambda"
 REWARD_HEADER = "x-router-reward"
@@ -106,6 +106,13 @@ class LoadConfig(BaseModel):
     @classmethod
     def _strip(cls, v: str) -> str:
         return v.rstrip("/")
+
+    @field_validator("lam")
+    @classmethod
+    def _lam(cls, v: float | None) -> float | None:
+        from router.rewards import check_lambda
+
+        return None if v is None else check_lambda(v, "lam")  # ge=0 alone lets infinity through
 
     @model_validator(mode="after")
     def _check(self) -> "LoadConfig":

@@ -9,29 +9,18 @@ from typing import Sequence
 
 import numpy as np
 
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.rewards import Reward, decide, get_reward
 
 
 @dataclass(frozen=True)
 class Decision:
     model: str
-    index: int
     lam: float
     reward_name: str
     quality: dict[str, float]
     cost: dict[str, float]
     reward: dict[str, float]
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "lambda": self.lam,
-            "reward_type": self.reward_name,
-            "scores": {
-                m: {"quality": self.quality[m], "cost": self.cost[m], "reward": self.reward[m]} for m in self.quality
-            },
-        }
 
 
 def decide_batch(
@@ -58,7 +47,6 @@ def decide_batch(
                     r,
                     Decision(
                         model=models[j],
-                        index=int(j),
                         lam=float(value),
                         reward_name=rw.name,
                         quality=dict(zip(models, map(float, prediction.quality[r]))),

@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from router.predictor import Predictor
+from router.prediction import Predictor
 
 
 @dataclass
@@ -37,7 +37,7 @@ FAMILIES: dict[str, str] = {
     "knn": "router.baselines.knn:build_family",
     "mlp": "router.baselines.mlp:build_family",
     "svm": "router.baselines.svm:build_family",
-    "cross_attention": "router.model.family:build_family",
+    "cross_attention": "router.family:build_family",
 }
 
 

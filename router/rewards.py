@@ -12,6 +12,7 @@ For every reward a larger λ means "cost matters more". Ties pick the cheaper mo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,17 +34,19 @@ class Reward:
     formula: str
     fn: Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
     default_grid: tuple[float, ...]
-    # routerbench's λ is willingness to pay: larger λ means cost matters *less*.
-    lambda_raises_cost: bool = False
 
     def __call__(self, quality: np.ndarray, cost: np.ndarray, lam: float, c_ref: float = 1.0) -> np.ndarray:
-        return self.fn(np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64), float(lam), float(c_ref))
+        # A huge (finite) λ may overflow to ±inf: still the right order of the models, so no warning.
+        with np.errstate(over="ignore"):
+            return self.fn(
+                np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64), float(lam), float(c_ref)
+            )
 
 
 REWARDS: dict[str, Reward] = {
     "linear": Reward("linear", "q - lam * c / c_ref", lambda q, c, lam, ref: q - lam * c / ref, NORMALISED_GRID),
     "routerbench": Reward(
-        "routerbench", "lam * q - c", lambda q, c, lam, ref: lam * q - c, ROUTERBENCH_WTP, lambda_raises_cost=True
+        "routerbench", "lam * q - c", lambda q, c, lam, ref: lam * q - c, ROUTERBENCH_WTP
     ),
     "exponential": Reward(
         "exponential", "q * exp(-lam * c / c_ref)", lambda q, c, lam, ref: q * np.exp(-lam * c / ref), NORMALISED_GRID
@@ -53,10 +56,19 @@ REWARD_ALIASES = {"exp": "exponential", "lin": "linear", "wtp": "routerbench"}
 
 
 def get_reward(name: str) -> Reward:
-    key = REWARD_ALIASES.get(name, name)
+    """The reward named ``name`` (or an alias); ValueError listing the choices otherwise."""
+    key = REWARD_ALIASES.get(name, name) if isinstance(name, str) else None
     if key not in REWARDS:
         raise ValueError(f"unknown reward {name!r}; choose one of {sorted(REWARDS)}")
     return REWARDS[key]
+
+
+def check_reward(name, source: str = "reward") -> str:
+    """The canonical name of reward ``name``; ValueError naming ``source`` (a flag, a field) otherwise."""
+    try:
+        return get_reward(name).name
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
 
 
 def cost_scale(train_cost: np.ndarray) -> float:
@@ -67,11 +79,48 @@ def cost_scale(train_cost: np.ndarray) -> float:
     return value if value > 0 and np.isfinite(value) else 1.0
 
 
-def check_lambda(lam: float) -> float:
-    lam = float(lam)
+# A λ written as text (a header, a flag, a model name): a plain decimal number, at most 15 digits on
+# each side of the point and a two-digit exponent, so that it is always finite. Python's float()
+# alone would also take "1_0", "inf" or "1e999".
+LAMBDA_TEXT = r"(?:\d{1,15}(?:\.\d{0,15})?|\.\d{1,15})(?:[eE][+-]?\d{1,2})?"
+_LAMBDA_TEXT_RE = re.compile(LAMBDA_TEXT)
+
+
+def check_lambda(value, source: str = "lambda") -> float:
+    """λ as a finite float >= 0, from a number or a numeric string (a flag, a header, a JSON field).
+
+    The one validator of λ: booleans, non-numeric values, NaN, ±infinity and negatives are a
+    ValueError whose message starts with ``source``, so each caller's error names its field."""
+    if isinstance(value, bool) or (isinstance(value, str) and not _LAMBDA_TEXT_RE.fullmatch(value.strip())):
+        if isinstance(value, str) and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise ValueError(f"{source}: lambda must be a finite number >= 0, got {value!r}")
+        if isinstance(value, str) and value.strip().startswith("-"):
+            raise ValueError(f"{source}: lambda must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{source}: lambda must be a number, got {value!r}")
+    try:
+        lam = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: lambda must be a number, got {value!r}") from None
     if not np.isfinite(lam) or lam < 0:
-        raise ValueError(f"lambda must be a finite number >= 0, got {lam!r}")
+        raise ValueError(f"{source}: lambda must be a finite number >= 0, got {value!r}")
     return lam
+
+
+def parse_lambdas(text: str, source: str = "--lambda") -> list[float]:
+    """The one parser of λ lists (CLI flags): ``"0.1,1,10"`` -> [0.1, 1.0, 10.0], or
+    ``logspace:START:STOP:NUM`` (NUM values from 10**START to 10**STOP)."""
+    text = str(text).strip()
+    if text.startswith("logspace:"):
+        try:
+            start, stop, num = text.split(":")[1:]
+            raw = np.logspace(float(start), float(stop), int(num)).tolist()
+        except ValueError:
+            raise ValueError(f"{source}: expected v1,v2,... or logspace:START:STOP:NUM, got {text!r}") from None
+    else:
+        raw = [x.strip() for x in text.split(",") if x.strip()]
+    if not raw:
+        raise ValueError(f"{source}: give at least one value")
+    return [check_lambda(v, source) for v in raw]
 
 
 def decide(quality: np.ndarray, cost: np.ndarray, lam: float, reward: str | Reward = "linear", c_ref: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,9 +3,9 @@
     serve run deploy/serve_config.yaml              # args in the config file
     serve run serve_app.app:build_app artifact_path=artifacts/router backends_file=deploy/backends.yaml
 
-The artifact is opened here, where the app is built, so a missing or corrupt artifact, or a
-backends file that names no pool model, fails ``serve run`` with a message instead of leaving
-replicas crash-looping.
+The artifact is opened once, here, where the app is built (as a :class:`router.core.Router`, which
+the replicas receive), so a missing or corrupt artifact, or a backends file that names no pool
+model, fails ``serve run`` with a message instead of leaving replicas crash-looping.
 """
 
 from __future__ import annotations
@@ -23,41 +23,40 @@ log = logging.getLogger("ray.serve")
 TRAIN_HINT = "train one with `router train --data dcrouter --out artifacts/router` (or `make run`)"
 
 
-def read_pool(artifact_path: str) -> dict:
-    """The pool facts the dispatcher needs, from the artifact (models, cost scale, encoder name)."""
+def load_router(artifact_path: str):
+    """The artifact as a :class:`router.core.Router` (without its encoder, which the Embedder builds),
+    opened once here and shipped to the replicas that need it."""
     if not Path(artifact_path).exists():
         raise ValueError(f"artifact_path {artifact_path!r} does not exist; {TRAIN_HINT}")
-    from router.model.artifact import load_artifact
+    from router.core import Router
 
-    artifact = load_artifact(artifact_path)
-    if artifact.needs_tokens:
+    router = Router.load(artifact_path)
+    if router.needs_tokens:
         # The model_queries variant also reads token features, which the Embedder does not produce.
-        raise ValueError(f"artifact {artifact_path!r} is a {artifact.config.variant!r} router that needs token "
+        raise ValueError(f"artifact {artifact_path!r} is a {router.config.variant!r} router that needs token "
                          "features; the service serves sentence-embedding routers (variant prompt_queries)")
-    return {"models": tuple(artifact.models), "c_ref": float(artifact.c_ref), "encoder_name": str(artifact.encoder_name)}
+    return router
 
 
 def build_app(args: dict[str, Any] | AppArgs) -> Application:
     from serve_app.deployments import Dispatcher, Embedder, Scorer
 
     cfg = args if isinstance(args, AppArgs) else AppArgs.model_validate(args)
-    pool = read_pool(cfg.artifact_path)
+    router = load_router(cfg.artifact_path)
     backends: list[dict] = []
     if cfg.backends_file is not None:
         listed = load_backends(cfg.backends_file).backends
-        backends = [b.model_dump() for b in listed if b.model in pool["models"]]
-        unknown = sorted(b.model for b in listed if b.model not in pool["models"])
+        backends = [b.model_dump() for b in listed if b.model in router.models]
+        unknown = sorted(b.model for b in listed if b.model not in router.models)
         if not backends:
             raise ValueError(
-                f"backends_file {cfg.backends_file!r} names none of the pool models {list(pool['models'])}"
+                f"backends_file {cfg.backends_file!r} names none of the pool models {list(router.models)}"
             )
         if unknown:
             log.warning("backends for models outside the pool are ignored: %s", unknown)
-    embedder = Embedder.options(user_config=cfg.embedder_batching.model_dump()).bind(
-        pool["encoder_name"], cfg.encoder, cfg.embedder_threads
-    )
-    scorer = Scorer.options(user_config=cfg.scorer_batching.model_dump()).bind(cfg.artifact_path)
+    embedder = Embedder.options(user_config=cfg.embedder_batching.model_dump()).bind(router, cfg.encoder, cfg.embedder_threads)
+    scorer = Scorer.options(user_config=cfg.scorer_batching.model_dump()).bind(router)
     # The dispatcher does not get the batching settings, so retuning them (user_config) stays a
     # lightweight update that does not restart the ingress.
     dispatcher_args = cfg.model_dump(exclude={"embedder_batching", "scorer_batching"})
-    return Dispatcher.bind(embedder, scorer, pool, backends, dispatcher_args)
+    return Dispatcher.bind(embedder, scorer, router, backends, dispatcher_args)

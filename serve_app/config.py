@@ -13,7 +13,7 @@ from typing import Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from router.rewards import check_lambda, get_reward
+from router.rewards import check_lambda, check_reward
 
 
 class BatchingConfig(BaseModel):
@@ -92,9 +92,6 @@ class BackendsFile(BaseModel):
             raise ValueError(f"backends listed twice: {dup}")
         return self
 
-    def by_model(self) -> dict[str, BackendConfig]:
-        return {b.model: b for b in self.backends}
-
 
 def load_backends(path: str | Path) -> BackendsFile:
     path = Path(path)
@@ -130,7 +127,7 @@ class AppArgs(BaseModel):
     max_prompt_chars: int = Field(
         100_000,
         ge=1,
-        description="Prompts (or flattened conversations) longer than this are rejected with 413. Shorter ones "
+        description="Prompts (or flattened conversations) longer than this are rejected with 400. Shorter ones "
         "are routed on their first encoder-max-length tokens (the encoder truncates, as in training).",
     )
     max_prompts_per_request: int = Field(1024, ge=1, description="Largest list accepted by /v1/route.")
@@ -140,12 +137,12 @@ class AppArgs(BaseModel):
     @field_validator("default_lambda")
     @classmethod
     def _lam(cls, v: float) -> float:
-        return check_lambda(v)
+        return check_lambda(v, "default_lambda")
 
     @field_validator("default_reward")
     @classmethod
     def _reward(cls, v: str) -> str:
-        return get_reward(v).name
+        return check_reward(v, "default_reward")
 
     @field_validator("artifact_path", "backends_file")
     @classmethod

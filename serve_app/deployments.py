@@ -1,7 +1,8 @@
 """The three Serve deployments: Embedder -> Scorer, called by the Dispatcher (FastAPI ingress).
 
-Resource defaults here fit one 2-CPU machine at one replica each (0.5 + 0.25 + 0.25 CPU, see
-ray-on-this-machine notes: three deployments at num_cpus=1 never schedule on 2 CPUs);
+Each replica holds the same :class:`router.core.Router` (opened once where the app is built) and
+runs its own stage of it. Resource defaults here fit one 2-CPU machine at one replica each
+(0.5 + 0.25 + 0.25 CPU: three deployments at num_cpus=1 never schedule on 2 CPUs);
 ``deploy/serve_config.yaml`` sets the autoscaling of each.
 """
 
@@ -53,19 +54,17 @@ class _Batched:
 
 @serve.deployment(name="Embedder", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 class Embedder(_Batched):
-    """Prompts -> embeddings, several requests per encoder call."""
+    """Prompts -> embeddings (``Router.embed``), several requests per encoder call."""
 
-    def __init__(self, encoder_name: str, encoder_override: Optional[str] = None, num_threads: int = 2):
+    def __init__(self, router, encoder_override: Optional[str] = None, num_threads: int = 2):
         import torch
 
         # Ray sets OMP_NUM_THREADS=1 in workers; the encoder is the CPU bottleneck.
         torch.set_num_threads(num_threads)
-        from serve_app.encoders import build_encoder, max_tokens
-
         self.device = _device()
-        self.encoder = build_encoder(encoder_name, encoder_override, device=self.device)
-        self.encoder.encode(["warm up"])  # load the model now, not on the first request
-        self.max_tokens = max_tokens(self.encoder)
+        self.router = router.use_encoder(encoder_override, device=self.device)
+        self.router.embed(["warm up"])  # load the model now, not on the first request
+        self.max_tokens = self.router.max_tokens
         self.batching = BatchingConfig()
         self._size_hist, self._latency_hist = batch_metrics("embed")
 
@@ -78,14 +77,14 @@ class Embedder(_Batched):
         flat = [p for prompts in prompt_lists for p in prompts]
         t0 = time.perf_counter()
         # In a thread so requests keep queueing (and forming the next batch) while torch runs.
-        vectors = await asyncio.to_thread(self.encoder.encode, flat, show_progress=False)
+        vectors = await asyncio.to_thread(self.router.embed, flat)
         self._latency_hist.observe((time.perf_counter() - t0) * 1000.0)
         self._size_hist.observe(len(flat))
-        return _split(np.asarray(vectors, dtype=np.float32), sizes)
+        return _split(vectors, sizes)
 
     def describe(self) -> dict:
         return {
-            "encoder": self.encoder.name,
+            "encoder": self.router.encoder_name,
             "device": self.device,
             "max_tokens": self.max_tokens,
             "batching": self.batching.model_dump(),
@@ -94,16 +93,13 @@ class Embedder(_Batched):
 
 @serve.deployment(name="Scorer", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 class Scorer(_Batched):
-    """Embeddings -> predicted quality and cost for every pool model (the cross-attention artifact)."""
+    """Embeddings -> predicted quality and cost for every pool model (``Router.predict_embedded``)."""
 
-    def __init__(self, artifact_path: str, num_threads: int = 1):
+    def __init__(self, router, num_threads: int = 1):
         import torch
 
         torch.set_num_threads(num_threads)
-        from router.model.artifact import load_artifact
-
-        self.artifact = load_artifact(artifact_path)
-        self.predictor = self.artifact.predictor
+        self.router = router
         self.batching = BatchingConfig()
         self._size_hist, self._latency_hist = batch_metrics("score")
 
@@ -114,23 +110,23 @@ class Scorer(_Batched):
     async def score(self, embeddings: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         sizes = [len(x) for x in embeddings]
         t0 = time.perf_counter()
-        prediction = await asyncio.to_thread(self.predictor.predict, np.concatenate(embeddings, axis=0))
+        prediction = await asyncio.to_thread(self.router.predict_embedded, np.concatenate(embeddings, axis=0))
         self._latency_hist.observe((time.perf_counter() - t0) * 1000.0)
         self._size_hist.observe(sum(sizes))
         return list(zip(_split(prediction.quality, sizes), _split(prediction.cost, sizes)))
 
     def describe(self) -> dict:
-        return {"models": list(self.artifact.models), "batching": self.batching.model_dump()}
+        return {"models": list(self.router.models), "batching": self.batching.model_dump()}
 
 
 @serve.deployment(name="Dispatcher", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=128)
 @serve.ingress()
 class Dispatcher:
-    """Ingress: parses requests, asks Embedder -> Scorer for predictions, applies the reward, forwards."""
+    """Ingress: parses requests, asks Embedder -> Scorer for predictions, decides (``Router.decide``), forwards."""
 
-    def __init__(self, embedder: DeploymentHandle, scorer: DeploymentHandle, pool: dict, backends: list[dict], args: dict):
-        from router.predictor import Prediction
-        from serve_app.serving import PoolInfo, RouterService
+    def __init__(self, embedder: DeploymentHandle, scorer: DeploymentHandle, router, backends: list[dict], args: dict):
+        from router.prediction import Prediction
+        from serve_app.serving import RouterService
 
         self.embedder = embedder
         self.scorer = scorer
@@ -142,9 +138,7 @@ class Dispatcher:
             return Prediction(quality=np.asarray(quality), cost=np.asarray(cost))
 
         backend_cfgs = {b["model"]: BackendConfig.model_validate(b) for b in backends}
-        self.service = RouterService(
-            PoolInfo(**pool), backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create()
-        )
+        self.service = RouterService(router, backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create())
 
     async def _health(self) -> dict:
         embedder, scorer = await asyncio.gather(self.embedder.describe.remote(), self.scorer.describe.remote())

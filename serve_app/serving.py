@@ -1,53 +1,56 @@
 """What the dispatcher does per request, independent of Serve: route prompts, answer chats through
-the chosen backend with fallback, list models. The predictor is injected as an async function
-(prompts -> ``Prediction``), which is the Embedder -> Scorer chain under Serve and a local model in
-unit tests.
+the chosen backend with fallback, list models. Decisions are the router's own
+(:meth:`router.core.Router.decide`); the prediction is injected as an async function (prompts ->
+``Prediction``), which is the Embedder -> Scorer chain under Serve and a local model in unit tests.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping, Optional, Sequence
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from router.decision import Decision, decide_batch
-from router.predictor import Prediction
+import numpy as np
+
+from router.decision import Decision
+from router.prediction import Prediction
 from serve_app.backends import BackendClient, BackendError, relay_sse
 from serve_app.config import AppArgs, BackendConfig
 from serve_app.metrics import RouterMetrics
 from serve_app.protocol import ModelCard, ModelList, ModelScore, RequestError, RouteDecision, RouteResponse
-from serve_app.routing import ROUTER_MODEL, ChatPlan, Limits, fallback_order, parse_chat_request, parse_route_request
+from serve_app.parse import ChatPlan, Limits, fallback_order, parse_chat_request, parse_route_request
+from serve_app.protocol import ROUTER_MODEL
 
 PredictFn = Callable[[list[str]], Awaitable[Prediction]]
-
-
-@dataclass(frozen=True)
-class PoolInfo:
-    """What the dispatcher needs to know about the artifact (read once where the app is built)."""
-
-    models: tuple[str, ...]
-    c_ref: float
-    encoder_name: str
 
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
+_MAX_FLOAT = float(np.finfo(np.float64).max)
+
+
+def _finite(x: float) -> float:
+    """A reward as JSON can carry it: a huge λ (1e300 is a valid λ) can overflow the linear reward
+    to -inf, which JSON cannot encode; the decision itself was made on the exact values."""
+    return float(np.clip(x, -_MAX_FLOAT, _MAX_FLOAT))
+
+
 class RouterService:
     def __init__(
         self,
-        pool: PoolInfo,
+        router,
         backends: Mapping[str, BackendConfig],
         args: AppArgs,
         predict: PredictFn,
         metrics: Optional[RouterMetrics] = None,
     ):
-        self.pool = pool
+        self.router = router  # a router.core.Router (or anything with .models and .decide)
+        self.pool = tuple(router.models)
         # Only backends of pool models can be chosen; others in the file are ignored (listed in /v1/models as absent).
-        self.backends = {m: b for m, b in backends.items() if m in pool.models}
+        self.backends = {m: b for m, b in backends.items() if m in self.pool}
         self.args = args
         self.limits = Limits(args.max_prompt_chars, args.max_prompts_per_request)
         self.predict = predict
@@ -60,7 +63,7 @@ class RouterService:
         prediction = await self.predict(prompts)
         self.metrics.latency.observe(_ms(t0), tags={"stage": "predict", "endpoint": endpoint})
         t1 = time.perf_counter()
-        decisions = decide_batch(prediction, self.pool.models, lam, reward, self.pool.c_ref)
+        decisions = self.router.decide(prediction, lam, reward)
         self.metrics.latency.observe(_ms(t1), tags={"stage": "decide", "endpoint": endpoint})
         return decisions
 
@@ -71,13 +74,13 @@ class RouterService:
 
     # -- /v1/route ------------------------------------------------------------------------------
     async def route(self, raw: bytes) -> RouteResponse:
-        plan = parse_route_request(raw, self.limits, self.args.default_lambda, self.args.default_reward, self.pool.models)
+        plan = parse_route_request(raw, self.limits, self.args.default_lambda, self.args.default_reward, self.pool)
         decisions = await self._decide(plan.prompts, plan.lam, plan.reward, "route")
         out = []
         for d in decisions:
             chosen = plan.override or d.model
             self._count_decision(chosen, d.cost[chosen], "route")
-            scores = {m: ModelScore(quality=d.quality[m], cost=d.cost[m], reward=d.reward[m]) for m in self.pool.models}
+            scores = {m: ModelScore(quality=d.quality[m], cost=d.cost[m], reward=_finite(d.reward[m])) for m in self.pool}
             out.append(RouteDecision(model=chosen, best_model=d.model, overridden=plan.override is not None, scores=scores))
         return RouteResponse(lam=plan.lam, reward_type=plan.reward, decisions=out)
 
@@ -93,7 +96,7 @@ class RouterService:
 
     async def chat(self, raw: bytes, headers: Mapping[str, str]) -> Response:
         t0 = time.perf_counter()
-        plan = parse_chat_request(raw, headers, self.limits, self.args.default_lambda, self.args.default_reward, self.pool.models)
+        plan = parse_chat_request(raw, headers, self.limits, self.args.default_lambda, self.args.default_reward, self.pool)
         if not self.backends:
             raise RequestError(503, "no backends are configured for this router (start it with a backends_file)")
         (decision,) = await self._decide([plan.text], plan.lam, plan.reward, "chat")
@@ -147,7 +150,7 @@ class RouterService:
     # -- /v1/models -----------------------------------------------------------------------------
     def models(self) -> ModelList:
         cards = [ModelCard(id=ROUTER_MODEL, routable=True, has_backend=bool(self.backends))]
-        cards += [ModelCard(id=m, routable=False, has_backend=m in self.backends) for m in self.pool.models]
+        cards += [ModelCard(id=m, routable=False, has_backend=m in self.backends) for m in self.pool]
         return ModelList(data=cards)
 
     async def close(self) -> None:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from router.predictor import Prediction, Predictor, mean_cost_prediction
+from router.prediction import Prediction, Predictor, mean_cost_prediction
 
 log = logging.getLogger(__name__)
 

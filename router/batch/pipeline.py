@@ -12,7 +12,7 @@ Output folder layout: ``<out>/decisions/*.parquet``, ``<out>/quarantine.jsonl`` 
 
 Actors take ``num_cpus=1`` and set torch's thread count themselves: Ray starts workers with
 OMP_NUM_THREADS=1, and an actor asking for every CPU of a 2-CPU node leaves none for the read
-tasks, which then never schedule (a silent deadlock; ../shared/notes/ray-on-this-machine.md).
+tasks, which then never schedule (a silent deadlock, seen with Ray 2.60 on a 2-CPU machine).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from router.batch.sources import InputFiles, parse_jsonl_file, parse_parquet_rows, resolve_inputs
-from router.rewards import check_lambda, get_reward
+from router.rewards import check_lambda, check_reward, get_reward
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class RouteLogsConfig(BaseModel):
     @field_validator("lambdas")
     @classmethod
     def _check_lambdas(cls, v: list[float]) -> list[float]:
-        out = [check_lambda(x) for x in v]
+        out = [check_lambda(x, "--lambda") for x in v]
         if len(set(out)) != len(out):
             raise ValueError(f"--lambda: repeated values in {v}")
         return out
@@ -69,18 +69,7 @@ class RouteLogsConfig(BaseModel):
     @field_validator("reward")
     @classmethod
     def _check_reward(cls, v: str) -> str:
-        return get_reward(v).name
-
-
-def parse_lambdas(text: str) -> list[float]:
-    """``"0.1,1,10"`` -> [0.1, 1.0, 10.0] with a message naming the flag on error."""
-    try:
-        values = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise ValueError(f"--lambda: expected comma-separated numbers, got {text!r}") from exc
-    if not values:
-        raise ValueError("--lambda: give at least one value")
-    return [check_lambda(v) for v in values]
+        return check_reward(v, "--reward")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,7 +161,7 @@ def _bad_rows():
 
 
 class RouteBatches:
-    """An actor of the pool: loads the artifact and its encoder once, then routes batches."""
+    """An actor of the pool: opens the router (and its encoder) once, then routes batches."""
 
     def __init__(self, artifact: str, lambdas: list[float], reward: str, device: str | None, threads: int | None,
                  cache_dir: str | None, use_cache: bool):  # fmt: skip
@@ -180,43 +169,26 @@ class RouteBatches:
 
         if threads:
             torch.set_num_threads(threads)
-        from router.embeddings import make_encoder
-        from router.model.artifact import load_artifact
+        from router.core import Router
 
-        self.art = load_artifact(artifact)
-        self.models = list(self.art.models)
+        self.router = Router.load(artifact, device=device, cache_dir=cache_dir, use_cache=use_cache)
+        self.models = list(self.router.models)
         self.lambdas = lambdas
         self.reward = get_reward(reward)
-        cached = make_encoder(self.art.encoder_name, device=device, cache_dir=cache_dir if use_cache else None)
-        self.embed = cached.embed if use_cache else (lambda texts: cached.encoder.encode(texts, show_progress=False))
-        if cached.dim != self.art.encoder_dim:
-            raise ValueError(f"encoder {self.art.encoder_name} gives {cached.dim}-d vectors, artifact expects {self.art.encoder_dim}")
-        self.featurize = None
-        if getattr(self.art.predictor, "needs_tokens", False):  # the model_queries variant
-            from router.model.tokens import StaticTokenFeaturizer
-
-            self.featurize = StaticTokenFeaturizer(self.art.encoder_name, self.art.predictor.config.token_segments)
 
     def ready(self) -> bool:
         """Load the encoder's model now (it loads lazily on the first batch otherwise)."""
-        self.embed(["warm up"])
+        self.router.embed(["warm up"])
         return True
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from router.rewards import decide
-
         prompts = [str(p) for p in batch["prompt"]]
-        X = np.asarray(self.embed(prompts), dtype=np.float32)
-        if self.featurize is not None:
-            tokens, mask = self.featurize(prompts)
-            pred = self.art.predictor.predict(X, tokens=tokens, mask=mask)
-        else:
-            pred = self.art.predictor.predict(X)
+        pred = self.router.predict_embedded(self.router.embed(prompts), prompts)
         n, k = len(prompts), len(self.lambdas)
         rows = np.arange(n)
         chosen, lam_col, reward_col, q_col, c_col = [], [], [], [], []
         for lam in self.lambdas:
-            choice, rewards = decide(pred.quality, pred.cost, lam, self.reward, self.art.c_ref)
+            choice, rewards = self.router.choose(pred, lam, self.reward)
             chosen.append(np.asarray(self.models, dtype=object)[choice])
             lam_col.append(np.full(n, lam))
             reward_col.append(rewards[rows, choice])
@@ -334,12 +306,12 @@ def route_logs(cfg: RouteLogsConfig) -> dict:
     import ray
     import ray.data
 
-    from router.model.artifact import load_artifact
+    from router.core import Router
 
-    art = load_artifact(cfg.artifact)  # fail fast, in the driver, on a bad artifact
-    if getattr(art.predictor, "needs_tokens", False) and art.encoder_name.startswith("hash:"):
+    router = Router.load(cfg.artifact)  # fail fast, in the driver, on a bad artifact
+    if router.needs_tokens and router.encoder_name.startswith("hash:"):
         raise ValueError(f"--artifact {cfg.artifact!r}: its variant needs token features, which a hash encoder has not")
-    models = list(art.models)
+    models = list(router.models)
     files = resolve_inputs(cfg.input)
     fs, out_path = prepare_output(cfg.out, cfg.overwrite)
     decisions = posixpath.join(out_path, DECISIONS_DIR)

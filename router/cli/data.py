@@ -60,7 +60,7 @@ def run_validate(args) -> int:
 
 
 def run_fetch(args) -> int:
-    from router.cli.main import CliError
+    from router.cli.errors import CliError
     from router.data.fetch import FetchError, fetch_routerbench
 
     try:

@@ -38,31 +38,6 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_grid(text: str | None) -> list[float] | None:
-    """``v1,v2,...`` or ``logspace:START:STOP:NUM`` (NUM values from 10**START to 10**STOP)."""
-    import numpy as np
-
-    from router.rewards import check_lambda
-
-    if text is None:
-        return None
-    try:
-        if text.startswith("logspace:"):
-            start, stop, num = text.split(":")[1:]
-            raw = np.logspace(float(start), float(stop), int(num)).tolist()
-        else:
-            raw = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"--grid: expected v1,v2,... or logspace:START:STOP:NUM, got {text!r}") from None
-    try:
-        values = [check_lambda(v) for v in raw]
-    except ValueError as exc:
-        raise ValueError(f"--grid: {exc}") from None
-    if not values:
-        raise ValueError("--grid: give at least one λ value")
-    return values
-
-
 def run(args) -> int:
     from pathlib import Path
 
@@ -81,7 +56,9 @@ def run(args) -> int:
 
     # Cheap checks first, so bad input fails before any loading or embedding.
     routers = parse_router_list(args.routers)
-    grid = parse_grid(args.grid)
+    from router.rewards import parse_lambdas
+
+    grid = None if args.grid is None else parse_lambdas(args.grid, "--grid")
     if args.cross_domain and args.train_data:
         raise ValueError("--cross-domain and --train-data exclude each other (cross-domain splits --data by domain)")
     if args.artifact and not Path(args.artifact).exists():

@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from router.cli.errors import CliError  # noqa: F401 - re-exported for callers
+
 # subcommand -> module under router.cli
 SUBCOMMANDS = {
     "data": "router.cli.data",
@@ -21,22 +23,12 @@ SUBCOMMANDS = {
 }
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2, no traceback."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="router", description="Cost-aware LLM router (cross-attention, RouterBench evaluation, Ray).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module in SUBCOMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue  # a subcommand not built yet
-        mod.add_parser(sub)
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
@@ -57,8 +49,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Under `python -m router.cli.main` this module is __main__, a copy whose CliError is not the
-    # router.cli.main.CliError that subcommands raise: run the real module so errors stay one line.
-    from router.cli.main import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -36,8 +36,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from router.batch.pipeline import RouteLogsConfig, format_summary, parse_lambdas, route_logs
-    from router.cli.main import CliError
+    from router.batch.pipeline import RouteLogsConfig, format_summary, route_logs
+    from router.rewards import parse_lambdas
+    from router.cli.errors import CliError
 
     try:
         cfg = RouteLogsConfig(

@@ -27,46 +27,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def build_train_encoder(name: str | None, cache_dir=None):
-    """The cached encoder for ``name`` (default all-MiniLM-L6-v2); see ``router.embeddings.encoder_from_name``."""
-    from router.embeddings import DEFAULT_ENCODER, make_encoder
-
-    return make_encoder(name or DEFAULT_ENCODER, cache_dir=cache_dir)
-
-
 def run(args) -> int:
     import sys
 
+    from router.core import Router
     from router.data.io import load_table
     from router.data.splits import train_test_split
-    from router.model.artifact import save_artifact
-    from router.model.training import TrainConfig, load_train_config, train_router
+    from router.embeddings import DEFAULT_ENCODER
+    from router.model.config import TrainConfig, load_train_config
 
     config = load_train_config(args.config) if args.config else TrainConfig()
     if args.seed is not None:
         config = config.model_copy(update={"seed": args.seed})
     table = load_table(args.data)
     train = table if args.split == "all" else train_test_split(table, args.split)[0]
-    encoder = build_train_encoder(args.encoder, args.cache_dir)
-    print(f"router train: {len(train)} training prompts, {len(train.models)} models, encoder {encoder.name}", file=sys.stderr)
-    X = encoder.embed(train.prompts)
-    model_init = encoder.embed(list(train.models)) if config.init_from_names else None
-    tokens = mask = None
-    if config.variant == "model_queries":
-        if encoder.name.startswith("hash:"):
-            raise ValueError("--config variant model_queries needs a sentence-transformers encoder (token features)")
-        from router.model.tokens import StaticTokenFeaturizer
-
-        tokens, mask = StaticTokenFeaturizer(encoder.name, config.token_segments)(train.prompts)
-    predictor = train_router(
-        X, train.quality, train.cost, train.models, config, progress=not args.quiet, tokens=tokens, mask=mask, model_init=model_init
-    )
-    out = save_artifact(
-        predictor,
-        args.out,
-        encoder_name=encoder.name,
-        encoder_dim=X.shape[1],
-        extra={"data": str(args.data), "split": args.split, "n_train": len(train)},
-    )
-    print(f"router train: wrote {out} (c_ref {predictor.c_ref:.3g} USD, {predictor.train_seconds:.1f} s)")
+    encoder = args.encoder or DEFAULT_ENCODER
+    print(f"router train: {len(train)} training prompts, {len(train.models)} models, encoder {encoder}", file=sys.stderr)
+    router = Router.train(train, config, encoder=encoder, progress=not args.quiet, cache_dir=args.cache_dir)
+    out = router.save(args.out, extra={"data": str(args.data), "split": args.split, "n_train": len(train)})
+    print(f"router train: wrote {out} (c_ref {router.c_ref:.3g} USD, {router.predictor.train_seconds_:.1f} s)")
     return 0

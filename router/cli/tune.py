@@ -52,11 +52,9 @@ def _split_list(text: str) -> list[str]:
 def _calibrate(args) -> int:
     import json
 
-    from router.embeddings import make_encoder
-    from router.cli.main import CliError
+    from router.cli.errors import CliError
+    from router.core import Router
     from router.data.io import load_table
-    from router.model.artifact import load_artifact
-    from router.predictor import Prediction
     from router.tuning.calibrate import calibrate, format_calibration
     from router.tuning.data import embed_table
 
@@ -64,28 +62,22 @@ def _calibrate(args) -> int:
         raise CliError("--calibrate needs --artifact")
     if (args.budget is None) == (args.quality_target is None):
         raise CliError("--calibrate needs exactly one of --budget and --quality-target")
-    art = load_artifact(args.artifact)
+    router = Router.load(args.artifact, cache_dir=args.cache_dir, use_cache=True)
     table = load_table(args.data)
-    missing = [m for m in art.models if m not in table.models]
+    missing = [m for m in router.models if m not in table.models]
     if missing:
         raise CliError(f"--data {args.data!r} lacks the artifact's model(s) {missing}")
-    table = table.with_models(list(art.models))
+    table = table.with_models(list(router.models))
     if args.split != "all":
         from router.data.splits import train_test_split
 
         table = train_test_split(table, args.split)[1]  # the unseen half
-    encoder = make_encoder(art.encoder_name, cache_dir=args.cache_dir)
-    data = embed_table(table, encoder)
+    data = embed_table(table, router)
 
-    def predict(part) -> Prediction:
-        if getattr(art.predictor, "needs_tokens", False):
-            from router.model.tokens import StaticTokenFeaturizer
+    def predict(part):
+        return router.predict_embedded(part.X, part.prompts)
 
-            tokens, mask = StaticTokenFeaturizer(art.encoder_name, art.predictor.config.token_segments)(part.prompts)
-            return art.predictor.predict(part.X, tokens=tokens, mask=mask)
-        return art.predictor.predict(part.X)
-
-    res = calibrate(predict, art.c_ref, data, args.reward, budget=args.budget, quality_target=args.quality_target, seed=args.seed)
+    res = calibrate(predict, router.c_ref, data, args.reward, budget=args.budget, quality_target=args.quality_target, seed=args.seed)
     print(format_calibration(res))
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -98,7 +90,7 @@ def _search(args) -> int:
     from pydantic import ValidationError
 
     from router.embeddings import make_encoder
-    from router.cli.main import CliError
+    from router.cli.errors import CliError
     from router.data.io import load_table
     from router.tuning.data import carve, embed_table, training_half
     from router.tuning.search import SearchSettings, format_top, results_table, run_search, write_outputs

@@ -7,7 +7,7 @@ from collections import Counter
 
 from router.data.splits import domains
 from router.data.table import RoutingTable
-from router.evaluation.oracle import NO_MODEL, oracle_choice, oracle_point
+from router.oracle import NO_MODEL, oracle_choice, oracle_point
 
 
 def table_info(table: RoutingTable) -> dict:

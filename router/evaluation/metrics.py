@@ -26,9 +26,9 @@ from typing import Sequence
 
 import numpy as np
 
-# The oracle lives in router.evaluation.oracle; ``oracle(quality, cost) -> (mean quality, total
+# The oracle lives in router.oracle; ``oracle(quality, cost) -> (mean quality, total
 # cost)`` is re-exported here because the agreed metrics API names it.
-from router.evaluation.oracle import oracle_point as oracle  # noqa: F401
+from router.oracle import oracle_point as oracle  # noqa: F401
 
 
 def _as_points(points) -> np.ndarray:

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -24,9 +25,9 @@ import numpy as np
 from router.data.splits import leave_one_domain_out
 from router.data.table import DataValidationError, RoutingTable
 from router.evaluation.metrics import aiq_paper, aiq_routerbench, common_c_max, max_quality, ndch, zero_router
-from router.evaluation.oracle import oracle_point
+from router.oracle import oracle_point
 from router.evaluation.sweep import sweep
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.registry import BuildContext, family_builder
 from router.rewards import cost_scale
 
@@ -71,6 +72,9 @@ def evaluate(
     "points": its hull [[cost, quality], ...]}, "oracle": {"quality", "cost"}, "single_models":
     {model: {"quality", "cost"}}}``. ``grid``: λ values for every row, or a dict reward -> values."""
     ctx = ctx or BuildContext()
+    # Families that embed more than the prompts (the cross-attention router embeds model names) use
+    # the same encoder as the run.
+    ctx = replace(ctx, options={"encoder": encoder, **(ctx.options or {})})
     if len(train) == 0 or len(test) == 0:
         raise DataValidationError(f"empty {'train' if len(train) == 0 else 'test'} set")
     models = list(train.models)
@@ -92,10 +96,13 @@ def evaluate(
         for entry in build(ctx):
             label = ",".join(entry.rows)
             t0 = time.perf_counter()
+            # A predictor that reads the prompts (token features) says so with ``uses_prompts``.
+            reads = getattr(entry.predictor, "uses_prompts", False)
             if not entry.fitted:
                 log.info("fitting %s on %d prompts ...", label, len(train))
-                entry.predictor.fit(X_train, q_train, c_train, models)
-            pred = _align(entry.predictor.predict(X_test), getattr(entry.predictor, "models", ()), models, label)
+                entry.predictor.fit(X_train, q_train, c_train, models, **({"prompts": train.prompts} if reads else {}))
+            raw = entry.predictor.predict(X_test, **({"prompts": test.prompts} if reads else {}))
+            pred = _align(raw, getattr(entry.predictor, "models", ()), models, label)
             for row, reward in entry.rows.items():
                 if row in sweeps:
                     raise ValueError(f"two routers produce the result row {row!r}")

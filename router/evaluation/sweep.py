@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.rewards import Reward, decide, get_reward
 
 

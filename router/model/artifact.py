@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from router.model.predictor import CostScaler, CrossAttentionPredictor
+from router.model.config import TrainConfig
+from router.model.estimator import CostScaler, CrossAttentionPredictor
 
 FORMAT = "llm-router/cross-attention"
 FORMAT_VERSION = 1
@@ -42,7 +43,7 @@ class RouterArtifact:
     encoder_dim: int
     c_ref: float
     prices: dict[str, float]
-    config: object  # TrainConfig
+    config: TrainConfig
     path: Path
     needs_tokens: bool = False
     extra: dict = field(default_factory=dict)
@@ -70,10 +71,10 @@ def save_artifact(
     from safetensors.torch import save_file
 
     predictor._check_fitted()
-    net = predictor.network
+    net = predictor.network_
     if int(encoder_dim) != net.input_dim:
         raise ArtifactError(f"encoder_dim {encoder_dim} does not match the network's input dimension {net.input_dim}")
-    prices = dict(predictor.prices if prices is None else prices)
+    prices = dict(predictor.prices_ if prices is None else prices)
     missing = [m for m in predictor.models if m not in prices]
     if missing:
         raise ArtifactError(f"prices missing for model(s) {missing}")
@@ -92,14 +93,14 @@ def save_artifact(
             "needs_tokens": net.needs_tokens,
         },
         "encoder": {"name": str(encoder_name), "dim": int(encoder_dim)},
-        "training": {"best_epoch": getattr(predictor, "best_epoch", None), "train_seconds": predictor.train_seconds},
+        "training": {"best_epoch": predictor.best_epoch_, "train_seconds": predictor.train_seconds_},
         "extra": extra or {},
     }
     pool = {
         "models": list(predictor.models),
         "prices": {m: float(prices[m]) for m in predictor.models},
-        "c_ref": float(predictor.c_ref),
-        "cost_normalisation": predictor.scaler.to_dict(),
+        "c_ref": float(predictor.c_ref_),
+        "cost_normalisation": predictor.scaler_.to_dict(),
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out / POOL_FILE).write_text(json.dumps(pool, indent=2) + "\n")
@@ -135,7 +136,6 @@ def load_artifact(
     from safetensors.torch import load_file
 
     from router.model.cross_attention import CrossAttentionRouter
-    from router.model.training import TrainConfig
 
     root = Path(path)
     if not root.is_dir():
@@ -209,10 +209,11 @@ def load_artifact(
         if not all(torch.isfinite(p).all() for p in net.parameters()):
             raise ArtifactError(f"{root / WEIGHTS_FILE}: weights contain NaN or infinite values")
 
-    pred = CrossAttentionPredictor(train_config)
-    pred.network, pred.models, pred.scaler, pred.c_ref, pred.prices = net, models, scaler, c_ref, prices
-    pred.train_seconds = float(config.get("training", {}).get("train_seconds") or 0.0)
-    pred.best_epoch = config.get("training", {}).get("best_epoch")
+    training = config.get("training") or {}
+    pred = CrossAttentionPredictor.from_fitted(
+        train_config, net, models, scaler, c_ref, prices,
+        best_epoch=training.get("best_epoch"), train_seconds=float(training.get("train_seconds") or 0.0),
+    )  # fmt: skip
     return RouterArtifact(
         predictor=pred,
         models=models,

@@ -7,7 +7,7 @@ embedding ``x`` (N, D) and, for the ``model_queries`` variant, a short sequence 
 
 ONE single-head cross-attention block, then two heads that predict, for every model, the quality
 of its answer (a logit; sigmoid gives 0..1) and its cost on a normalised log scale
-(``z = (log(cost + eps) - mu) / sigma``; :mod:`router.model.predictor` maps it back to USD).
+(``z = (log(cost + eps) - mu) / sigma``; :mod:`router.model.estimator` maps it back to USD).
 
 The paper does not say which side is the query, so both readings are here (``variant``):
 

@@ -17,7 +17,7 @@ import copy
 
 import numpy as np
 
-from router.model.predictor import CostScaler, CrossAttentionPredictor
+from router.model.estimator import CostScaler, CrossAttentionPredictor
 
 
 def add_model(
@@ -45,7 +45,7 @@ def add_model(
     X = np.asarray(X_small, dtype=np.float32)
     q = np.asarray(quality_small, dtype=np.float64).reshape(-1)
     c = np.asarray(cost_small, dtype=np.float64).reshape(-1)
-    net = predictor.network
+    net = predictor.network_
     if X.ndim != 2 or X.shape[1] != net.input_dim or len(q) != len(X) or len(c) != len(X):
         raise ValueError(f"need X (n, {net.input_dim}), quality (n,) and cost (n,); got {X.shape}, {q.shape}, {c.shape}")
     if len(X) < 5:
@@ -55,7 +55,7 @@ def add_model(
     if predictor.needs_tokens:
         raise ValueError("add_model supports the prompt_queries variant (sentence embeddings only)")
 
-    old = predictor.scaler
+    old = predictor.scaler_
     if old.pooled:
         mu, sigma = old.mu[0], old.sigma[0]
     else:
@@ -118,13 +118,15 @@ def add_model(
     grown.load_state_dict(state)
     grown.eval()
 
-    out = CrossAttentionPredictor(cfg)
-    out.network = grown
-    out.models = tuple(predictor.models) + (name,)
-    out.scaler = CostScaler(list(old.mu) + [float(mu)], list(old.sigma) + [float(sigma)], old.eps, old.pooled)
-    out.prices = {**predictor.prices, name: float(c.mean())}
-    # c_ref keeps its meaning: mean cost per prompt over the (new) pool.
-    out.c_ref = float(np.mean(list(out.prices.values())))
-    out.train_seconds = predictor.train_seconds
-    out.best_epoch = getattr(predictor, "best_epoch", None)
-    return out
+    prices = {**predictor.prices_, name: float(c.mean())}
+    return CrossAttentionPredictor.from_fitted(
+        cfg,
+        grown,
+        tuple(predictor.models_) + (name,),
+        CostScaler(list(old.mu) + [float(mu)], list(old.sigma) + [float(sigma)], old.eps, old.pooled),
+        # c_ref keeps its meaning: mean cost per prompt over the (new) pool.
+        c_ref=float(np.mean(list(prices.values()))),
+        prices=prices,
+        best_epoch=predictor.best_epoch_,
+        train_seconds=predictor.train_seconds_,
+    )

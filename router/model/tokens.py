@@ -57,8 +57,3 @@ class StaticTokenFeaturizer:
                 out[i, s] = vecs[rows].mean(axis=0)
                 mask[i, s] = True
         return out, mask
-
-
-def token_features(texts: Sequence[str], encoder_model: str = "all-MiniLM-L6-v2", segments: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Convenience: one-off :class:`StaticTokenFeaturizer` call."""
-    return StaticTokenFeaturizer(encoder_model, segments)(texts)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.rewards import get_reward
 from router.tuning.data import Embedded, carve
 

@@ -32,6 +32,8 @@ class Embedded:
 
 
 def embed_table(table: RoutingTable, encoder) -> Embedded:
+    """``table`` with its prompts embedded by ``encoder`` (anything with ``embed(texts)``: a cached
+    encoder or a :class:`router.core.Router`)."""
     return Embedded(
         np.asarray(encoder.embed(table.prompts), dtype=np.float32),
         np.asarray(table.quality, dtype=np.float64),

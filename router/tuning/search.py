@@ -1,7 +1,7 @@
 """``router tune``: a Ray Tune search over the cross-attention router's architecture and training
 knobs, with ASHA early stopping.
 
-Per trial: train with ``router.model.training.train_router`` on the fitting rows (it carves its
+Per trial: fit a :class:`router.core.Router` on the fitting rows (training carves its
 own early-stopping split from them and reports ``val_aiq`` — paper-form AIQ of the linear
 reward on that split — after every epoch; ASHA stops weak trials on it). When training ends the
 trial scores its router on OUR validation rows (carved, seeded, from the training half and never
@@ -85,7 +85,7 @@ def search_space(settings: SearchSettings) -> dict[str, Any]:
 
 def train_config_of(config: dict, settings: SearchSettings):
     """The ``TrainConfig`` of a trial's sampled ``config``."""
-    from router.model.training import TrainConfig
+    from router.model.config import TrainConfig
 
     fields = {k: v for k, v in config.items() if k not in REWARD_KEYS}
     threads = max(1, int(settings.cpus_per_trial))
@@ -104,16 +104,13 @@ def holdout_aiq(prediction, data: Embedded, reward: str, lambda_scale: float, c_
     return float(aiq_paper(ndch(np.array([(c, q) for c, q, _ in points]))))
 
 
-def _trial(config: dict, fit: Embedded, val: Embedded, settings: SearchSettings, model_init, features) -> None:
+def _trial(config: dict, fit: Embedded, val: Embedded, settings: SearchSettings, model_init, encoder_name) -> None:
     """One Tune trial (function API): train, report per epoch, then report the holdout AIQ."""
     from ray import tune
 
-    from router.model.training import train_router
+    from router.core import Router
 
     cfg = train_config_of(config, settings)
-    tok_fit = mask_fit = tok_val = mask_val = None
-    if cfg.variant == "model_queries":
-        tok_fit, mask_fit, tok_val, mask_val = features
     last = {"val_aiq": float("nan"), "epoch": 0}
 
     def on_epoch(epoch: int, metrics: dict) -> None:
@@ -122,38 +119,27 @@ def _trial(config: dict, fit: Embedded, val: Embedded, settings: SearchSettings,
         last["epoch"] = epoch
         tune.report({"val_aiq": last["val_aiq"], "val_loss": float(metrics["val_loss"]), "epoch": epoch})
 
-    pred = train_router(fit.X, fit.quality, fit.cost, fit.models, cfg, on_epoch=on_epoch, progress=False,
-                        tokens=tok_fit, mask=mask_fit, model_init=model_init if cfg.init_from_names else None)  # fmt: skip
-    prediction = pred.predict(val.X, tokens=tok_val, mask=mask_val)
-    score = holdout_aiq(prediction, val, config["reward"], config["lambda_scale"], pred.c_ref)
-    tune.report({"val_aiq": last["val_aiq"], "epoch": last["epoch"], "holdout_aiq": score, "best_epoch": int(getattr(pred, "best_epoch", -1) or -1)})
+    router = Router.untrained(cfg, encoder_name).fit(fit.X, fit.quality, fit.cost, fit.models, prompts=fit.prompts,
+                                                     model_init=model_init, on_epoch=on_epoch)  # fmt: skip
+    prediction = router.predict_embedded(val.X, val.prompts)
+    score = holdout_aiq(prediction, val, config["reward"], config["lambda_scale"], router.c_ref)
+    best_epoch = router.predictor.best_epoch_
+    tune.report({"val_aiq": last["val_aiq"], "epoch": last["epoch"], "holdout_aiq": score, "best_epoch": int(best_epoch or -1)})
 
 
-def _token_features(encoder_name: str, segments: int, fit: Embedded, val: Embedded):
-    from router.model.tokens import StaticTokenFeaturizer
-
-    featurize = StaticTokenFeaturizer(encoder_name, segments)
-    tok_fit, mask_fit = featurize(fit.prompts)
-    tok_val, mask_val = featurize(val.prompts)
-    return tok_fit, mask_fit, tok_val, mask_val
-
-
-def run_search(fit: Embedded, val: Embedded, settings: SearchSettings, storage_path: str, resume: bool = False,
-               model_init: np.ndarray | None = None, encoder_name: str | None = None, space: dict | None = None):  # fmt: skip
-    """Run (or resume) the search; returns Tune's ``ResultGrid``. Ray must be initialised."""
+def run_search(fit: Embedded, val: Embedded, settings: SearchSettings, storage_path: str, encoder_name: str,
+               resume: bool = False, model_init: np.ndarray | None = None, space: dict | None = None):  # fmt: skip
+    """Run (or resume) the search; returns Tune's ``ResultGrid``. Ray must be initialised.
+    ``encoder_name``: the encoder the embeddings came from (trials embed nothing themselves, but
+    the ``model_queries`` variant reads that encoder's tokenizer)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    features = None
-    if "model_queries" in settings.variants:
-        if not encoder_name or encoder_name.startswith("hash:"):
-            raise ValueError("variant model_queries needs a sentence-transformers encoder (token features)")
-        from router.model.training import TrainConfig
-
-        features = _token_features(encoder_name, TrainConfig().token_segments, fit, val)
+    if "model_queries" in settings.variants and encoder_name.startswith("hash:"):
+        raise ValueError("variant model_queries needs a sentence-transformers encoder (token features)")
     trainable = tune.with_resources(
-        tune.with_parameters(_trial, fit=fit, val=val, settings=settings, model_init=model_init, features=features),
+        tune.with_parameters(_trial, fit=fit, val=val, settings=settings, model_init=model_init, encoder_name=encoder_name),
         {"cpu": settings.cpus_per_trial},
     )
     storage_path = os.path.abspath(os.path.expanduser(storage_path))

@@ -9,11 +9,15 @@ from ray.serve.exceptions import BackPressureError
 
 from serve_app.api import build_fastapi_app
 from serve_app.config import AppArgs
-from serve_app.serving import PoolInfo, RouterService
-from tests.serve_app.conftest import POOL, PRICE
+from serve_app.serving import RouterService
+from tests.serve_app.conftest import stand_in_router
 
 
-async def asgi_post(app, path: str, body: bytes):
+async def asgi_get(app, path: str):
+    return await asgi_post(app, path, b"", method="GET")
+
+
+async def asgi_post(app, path: str, body: bytes, method: str = "POST"):
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent = []
 
@@ -23,7 +27,7 @@ async def asgi_post(app, path: str, body: bytes):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"content-type", b"application/json")], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
     await app(scope, receive, send)
@@ -36,7 +40,7 @@ def test_inner_queue_full_is_a_503_not_a_500(tmp_path):
     async def predict(prompts):
         raise BackPressureError(num_queued_requests=9, max_queued_requests=8, retry_after_s=2.0)
 
-    service = RouterService(PoolInfo(POOL, sum(PRICE.values()) / 3, "hash:64"), {}, AppArgs(artifact_path=str(tmp_path)), predict)
+    service = RouterService(stand_in_router(), {}, AppArgs(artifact_path=str(tmp_path)), predict)
     app = build_fastapi_app(service)
 
     async def go():

@@ -8,7 +8,6 @@ import yaml
 from pydantic import ValidationError
 
 from serve_app.config import AppArgs, BackendConfig, BatchingConfig, load_backends
-from serve_app.encoders import build_encoder, max_tokens
 
 
 def test_app_args_defaults_and_path_resolution(tmp_path, monkeypatch):
@@ -79,19 +78,6 @@ def test_missing_backends_file(tmp_path):
         load_backends(tmp_path / "none.yaml")
 
 
-def test_build_encoder_from_artifact_names():
-    enc = build_encoder("hash:64")
-    assert enc.name == "hash:64" and max_tokens(enc) is None
-    assert enc.encode(["a b"]).shape == (1, 64)
-    st = build_encoder("st:all-MiniLM-L6-v2")  # lazy: the model is not loaded here
-    assert st.name == "st:all-MiniLM-L6-v2" and st.model_name == "all-MiniLM-L6-v2"
-    assert build_encoder("st:all-MiniLM-L6-v2:raw").normalize is False
-    with pytest.raises(ValueError, match="trained on 'hash:64'"):
-        build_encoder("hash:64", override="hash:32")
-    with pytest.raises(ValueError, match="hash:<dim>"):
-        build_encoder("hash:abc")
-
-
 def test_build_app_fails_early_on_a_missing_artifact(tmp_path):
     from serve_app.app import build_app
 
@@ -99,16 +85,28 @@ def test_build_app_fails_early_on_a_missing_artifact(tmp_path):
         build_app({"artifact_path": str(tmp_path / "nothing")})
 
 
-def test_build_app_refuses_backends_outside_the_pool(tmp_path, monkeypatch):
-    import serve_app.app as app_module
+def test_build_app_refuses_backends_outside_the_pool(tmp_path):
+    from router.core import Router
+    from router.data.synthetic import make_synthetic_table
+    from router.model.config import TrainConfig
+    from serve_app.app import build_app
 
-    monkeypatch.setattr(app_module, "read_pool", lambda path: {"models": ("a", "b"), "c_ref": 1.0, "encoder_name": "hash:8"})
+    table = make_synthetic_table(n=40, seed=0)  # pool: small, medium, large
+    router = Router.untrained(TrainConfig(hidden_dim=8, max_epochs=1), "hash:8")
+    router.fit(router.embed(table.prompts), table.quality, table.cost, table.models).save(tmp_path / "art")
     path = tmp_path / "b.yaml"
     path.write_text(yaml.safe_dump({"backends": [{"model": "zzz", "base_url": "http://127.0.0.1:1/v1"}]}))
     with pytest.raises(ValueError, match="names none of the pool models"):
-        app_module.build_app({"artifact_path": str(tmp_path), "backends_file": str(path)})
-    path.write_text(yaml.safe_dump({"backends": [{"model": "a", "base_url": "http://127.0.0.1:1/v1"}]}))
-    assert app_module.build_app({"artifact_path": str(tmp_path), "backends_file": str(path)}) is not None
+        build_app({"artifact_path": str(tmp_path / "art"), "backends_file": str(path)})
+    backends = [{"model": m, "base_url": "http://127.0.0.1:1/v1"} for m in ("small", "zzz")]
+    path.write_text(yaml.safe_dump({"backends": backends}))
+    app = build_app({"artifact_path": str(tmp_path / "art"), "backends_file": str(path)})
+    # The ingress is bound to the Embedder and Scorer, the artifact's router and only the pool's backends.
+    dispatcher = app._bound_deployment
+    embedder, scorer, bound_router, bound_backends, _ = dispatcher.init_args
+    assert dispatcher.name == "Dispatcher" and embedder._bound_deployment.name == "Embedder"
+    assert scorer._bound_deployment.name == "Scorer" and bound_router.models == ("small", "medium", "large")
+    assert [b["model"] for b in bound_backends] == ["small"]
 
 
 def test_backend_config_rejects_unknown_fields():

@@ -45,12 +45,12 @@ def artifact(tmp_path_factory):
     from router.data.synthetic import make_synthetic_table
     from router.embeddings.hashing import HashingEncoder
     from router.model.artifact import save_artifact
-    from router.model.training import TrainConfig, train_router
+    from router.model.config import TrainConfig
+    from router.model.estimator import CrossAttentionPredictor
 
     table = make_synthetic_table(n=150, seed=0)
     enc = HashingEncoder(64)
-    pred = train_router(enc.encode(table.prompts), table.quality, table.cost, table.models,
-                        TrainConfig(max_epochs=6, hidden_dim=16, batch_size=64, seed=0), progress=False)
+    pred = CrossAttentionPredictor(TrainConfig(max_epochs=6, hidden_dim=16, batch_size=64, seed=0)).fit(enc.encode(table.prompts), table.quality, table.cost, table.models)
     return save_artifact(pred, tmp_path_factory.mktemp("artifact"), enc.name, enc.dim)
 
 
@@ -91,13 +91,10 @@ def reset_stub(stub):
 
 
 def local_decisions(artifact, prompts, lam, reward="linear"):
-    """What the service must answer, computed in-process from the same artifact and encoder."""
-    from router.decision import decide_batch
-    from router.embeddings.hashing import HashingEncoder
-    from router.model.artifact import load_artifact
+    """What the service must answer: the same artifact's ``Router.route`` in this process."""
+    from router.core import Router
 
-    art = load_artifact(artifact)
-    return decide_batch(art.predictor.predict(HashingEncoder(64).encode(prompts)), art.models, lam, reward, art.c_ref)
+    return Router.load(artifact).route(list(prompts), lam=lam, reward=reward)
 
 
 PROMPTS = ["math question: integral prove theorem", "code question: python bug compile", "chat question: coffee holiday"]
@@ -194,7 +191,7 @@ def test_chat_pool_exhausted_is_a_clear_502(base, reset_stub):
         ("/v1/route", None, b'{"prompt": "x", "lambda": NaN}', {}, 400, "finite number >= 0"),
         ("/v1/route", {"prompt": "x", "lambda": -0.5}, None, {}, 400, "finite number >= 0"),
         ("/v1/route", {"prompt": "x", "reward": "quadratic"}, None, {}, 400, "unknown reward"),
-        ("/v1/route", {"prompt": "x" * 2001}, None, {}, 413, "the limit is 2000"),
+        ("/v1/route", {"prompt": "x" * 2001}, None, {}, 400, "the limit is 2000"),
         ("/v1/route", {"prompt": "x", "model": "gpt-9"}, None, {}, 400, "unknown model 'gpt-9'"),
         ("/v1/chat/completions", None, b"not json", {}, 400, "malformed JSON"),
         ("/v1/chat/completions", {"messages": []}, None, {}, 400, "non-empty list"),
@@ -202,7 +199,7 @@ def test_chat_pool_exhausted_is_a_clear_502(base, reset_stub):
         ("/v1/chat/completions", {"model": "router--1", "messages": [{"role": "user", "content": "x"}]}, None, {}, 400, "finite"),
         ("/v1/chat/completions", {"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}, None, {}, 400, "unknown model"),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "router_reward": "?"}, None, {}, 400, "unknown reward"),
-        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "y" * 2001}]}, None, {}, 413, "the limit is 2000"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "y" * 2001}]}, None, {}, 400, "the limit is 2000"),
     ],
 )
 def test_bad_input_gets_a_4xx_with_a_message(base, path, body, raw, headers, status, words):

@@ -10,8 +10,8 @@ import pytest
 
 from serve_app.config import AppArgs, BackendConfig
 from serve_app.protocol import RequestError
-from serve_app.serving import PoolInfo, RouterService
-from tests.serve_app.conftest import POOL, PRICE, keyword_prediction
+from serve_app.serving import RouterService
+from tests.serve_app.conftest import POOL, PRICE, keyword_prediction, stand_in_router
 
 C_REF = sum(PRICE.values()) / 3
 
@@ -22,7 +22,7 @@ def make_service(port: int | None, tmp_path, backends=POOL, **kw) -> RouterServi
 
     cfgs = {m: BackendConfig(model=m, base_url=f"http://127.0.0.1:{port}/v1") for m in backends} if port else {}
     args = AppArgs(artifact_path=str(tmp_path), **kw)
-    return RouterService(PoolInfo(POOL, C_REF, "hash:64"), cfgs, args, predict)
+    return RouterService(stand_in_router(POOL, C_REF), cfgs, args, predict)
 
 
 def run(service: RouterService, coro):

@@ -8,7 +8,7 @@ from router.baselines import knn, mlp, svm
 from router.baselines.base import BASELINE_REWARD
 from router.evaluation.metrics import aiq_routerbench, ndch
 from router.evaluation.sweep import sweep
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.registry import BuildContext, family_builder
 
 FAMILIES = {

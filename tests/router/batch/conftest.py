@@ -14,14 +14,15 @@ def tiny_artifact(tmp_path_factory):
     from router.embeddings.cache import CachedEncoder
     from router.embeddings.hashing import HashingEncoder
     from router.model.artifact import save_artifact
-    from router.model.training import TrainConfig, train_router
+    from router.model.config import TrainConfig
+    from router.model.estimator import CrossAttentionPredictor
 
     base = tmp_path_factory.mktemp("artifact")
     table = make_synthetic_table(n=240, seed=1)
     encoder = CachedEncoder(HashingEncoder(64), cache_dir=base / "cache")
     X = encoder.embed(table.prompts)
     cfg = TrainConfig(hidden_dim=16, max_epochs=8, patience=8, batch_size=64, init_from_names=False, num_threads=1)
-    predictor = train_router(X, table.quality, table.cost, table.models, cfg, progress=False)
+    predictor = CrossAttentionPredictor(cfg).fit(X, table.quality, table.cost, table.models)
     return str(save_artifact(predictor, base / "router", encoder_name=encoder.name, encoder_dim=encoder.dim))
 
 

@@ -35,6 +35,16 @@ def test_jsonl_with_broken_rows_and_several_lambdas(ray_session, tiny_artifact, 
     for _, row in decisions.iterrows():
         assert row["quality"] == pytest.approx(row[f"quality[{row['model']}]"])
         assert row["cost"] == pytest.approx(row[f"cost[{row['model']}]"])
+    # the same decisions as the router in this process (one implementation of embed -> predict -> decide)
+    from router.core import Router
+    from tests.router.batch.conftest import GOOD_PROMPTS
+
+    texts = {f"r{i}": p for i, p in enumerate(GOOD_PROMPTS[:4])}
+    for lam in lams:
+        here = Router.load(tiny_artifact).route(list(texts.values()), lam=lam)
+        got = decisions[decisions["lambda"] == lam].set_index("id")
+        for (rid, _), d in zip(texts.items(), here):
+            assert got.loc[rid, "model"] == d.model and got.loc[rid, "reward"] == pytest.approx(d.reward[d.model])
     # a larger λ never picks a more expensive model for the same prompt (linear reward)
     by = decisions.pivot(index="id", columns="lambda", values="cost")
     assert (by[100.0] <= by[0.0] + 1e-12).all()

@@ -76,17 +76,6 @@ def test_missing_data_file_exits_2(tmp_path, capsys):
     assert rc == 2 and "no such data file" in err and len(err.splitlines()) == 1
 
 
-def test_parse_grid():
-    from router.cli.eval import parse_grid
-
-    assert parse_grid(None) is None
-    assert parse_grid("0, 1e-3,2") == [0.0, 0.001, 2.0]
-    assert parse_grid("logspace:-2:0:3") == pytest.approx([0.01, 0.1, 1.0])
-    for bad in ["", "logspace:1:2", "a,b", "nan"]:
-        with pytest.raises(ValueError, match="--grid"):
-            parse_grid(bad)
-
-
 def test_eval_cross_attention_trains_and_loads_artifact(data_file, tmp_path, cache_dir, capsys):
     out = tmp_path / "ca"
     rc = main(["eval", "--data", str(data_file), "--routers", "knn,cross_attention", "--out", str(out), "--encoder", "hash:64"])

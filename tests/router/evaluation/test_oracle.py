@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from router.evaluation.oracle import NO_MODEL, oracle_choice, oracle_point
+from router.oracle import NO_MODEL, oracle_choice, oracle_point
 
 # Pool: a (cheap), b (mid), c (expensive).
 QUALITY = np.array(

@@ -12,7 +12,7 @@ from router.data.splits import routerbench_split
 from router.data.table import DataValidationError, validate_frame
 from router.evaluation import runner
 from router.evaluation.metrics import aiq_paper, ndch
-from router.predictor import Prediction, Predictor
+from router.prediction import Prediction, Predictor
 from router.registry import FAMILIES, BuildContext, RouterEntry
 
 ROUTER_KEYS = {"aiq", "aiq_routerbench", "max_quality", "cost_at_max_quality", "points"}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from router.evaluation.sweep import sweep
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.rewards import ROUTERBENCH_WTP
 
 # Two prompts, a cheap model (right on prompt 0 only) and an expensive one (right on both).

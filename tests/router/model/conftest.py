@@ -28,7 +28,8 @@ def embedded_synthetic():
 
 @pytest.fixture(scope="package")
 def trained(embedded_synthetic):
-    from router.model.training import TrainConfig, train_router
+    from router.model.config import TrainConfig
+    from router.model.estimator import CrossAttentionPredictor
 
     train, _, X, _, _ = embedded_synthetic
-    return train_router(X, train.quality, train.cost, train.models, TrainConfig(**FAST), progress=False)
+    return CrossAttentionPredictor(TrainConfig(**FAST)).fit(X, train.quality, train.cost, train.models)

@@ -24,7 +24,7 @@ def test_round_trip(trained, saved, embedded_synthetic):
     _, _, _, Xt, _ = embedded_synthetic
     art = load_artifact(saved, expect_encoder="hash:32", expect_models=trained.models, expect_dim=32)
     assert art.models == trained.models and art.encoder_name == "hash:32" and art.encoder_dim == 32
-    assert art.c_ref == trained.c_ref and art.prices == trained.prices and not art.needs_tokens
+    assert art.c_ref == trained.c_ref_ and art.prices == trained.prices_ and not art.needs_tokens
     assert art.config == trained.config
     a, b = trained.predict(Xt), art.predictor.predict(Xt)
     assert np.array_equal(a.quality, b.quality) and np.array_equal(a.cost, b.cost)

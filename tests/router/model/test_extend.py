@@ -3,22 +3,23 @@ import pytest
 import torch
 
 from router.model.extend import add_model
-from router.model.training import TrainConfig, train_router
+from router.model.config import TrainConfig
+from router.model.estimator import CrossAttentionPredictor
 
 
 def test_add_a_held_out_model(embedded_synthetic, fast):
     train, test, X, Xt, _ = embedded_synthetic
     rest = ("small", "medium")
     sub = train.with_models(rest)
-    base = train_router(X, sub.quality, sub.cost, rest, TrainConfig(**{**fast, "lr": 1e-2, "max_epochs": 60}), progress=False)
+    base = CrossAttentionPredictor(TrainConfig(**{**fast, "lr": 1e-2, "max_epochs": 60})).fit(X, sub.quality, sub.cost, rest)
     j = train.models.index("large")
     grown = add_model(base, "large", X[:100], train.quality[:100, j], train.cost[:100, j], seed=0)
     assert grown.models == rest + ("large",) and base.models == rest
     pred = grown.predict(Xt)
     # The frozen part is untouched: every trained weight and the old embeddings are identical. The
     # old models' predictions still move a little: the prompt attends over the whole pool, new model included.
-    for key, value in base.network.state_dict().items():
-        new = grown.network.state_dict()[key]
+    for key, value in base.network_.state_dict().items():
+        new = grown.network_.state_dict()[key]
         assert torch.equal(new[:2], value) if key == "model_embedding" else torch.equal(new, value)
     old = base.predict(Xt)
     assert np.abs(pred.quality[:, :2] - old.quality).max() < 0.15
@@ -27,7 +28,7 @@ def test_add_a_held_out_model(embedded_synthetic, fast):
     assert 0.5e-3 < pred.cost[:, 2].mean() < 2e-3
     math = test.eval_names == "math"
     assert pred.quality[math, 2].mean() > pred.quality[math, 0].mean() + 0.2
-    assert grown.c_ref == pytest.approx(np.mean(list(grown.prices.values())))
+    assert grown.c_ref_ == pytest.approx(np.mean(list(grown.prices_.values())))
 
 
 def test_add_model_rejects_bad_input(trained, embedded_synthetic):

@@ -15,7 +15,7 @@ def test_higher_lambda_never_picks_more_expensive(trained, embedded_synthetic, r
     predicted, true = [], []
     last = None
     for lam in grid:
-        choice, _ = decide(pred.quality, pred.cost, lam, reward, trained.c_ref)
+        choice, _ = decide(pred.quality, pred.cost, lam, reward, trained.c_ref_)
         chosen = pred.cost[rows, choice]
         if last is not None:  # per prompt (both rewards: argmax of log q − λ·c/c_ref is monotone too)
             assert np.all(chosen <= last + 1e-15)

@@ -4,20 +4,21 @@ from pydantic import ValidationError
 
 from router.evaluation.metrics import aiq_paper, aiq_routerbench, ndch
 from router.evaluation.sweep import sweep
-from router.model.training import TrainConfig, load_train_config, train_router
-from router.predictor import Prediction
+from router.model.config import TrainConfig, load_train_config
+from router.model.estimator import CrossAttentionPredictor
+from router.prediction import Prediction
 
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(embedded_synthetic, fast):
     train, test, X, Xt, _ = embedded_synthetic
     runs = [
-        train_router(X, train.quality, train.cost, train.models, TrainConfig(**{**fast, "max_epochs": 4, "seed": s}), progress=False)
+        CrossAttentionPredictor(TrainConfig(**{**fast, "max_epochs": 4, "seed": s})).fit(X, train.quality, train.cost, train.models)
         for s in (3, 3, 4)
     ]
     a, b, c = (r.predict(Xt) for r in runs)
     assert np.array_equal(a.quality, b.quality) and np.array_equal(a.cost, b.cost)
-    assert [h["val_loss"] for h in runs[0].history] == [h["val_loss"] for h in runs[1].history]
+    assert [h["val_loss"] for h in runs[0].history_] == [h["val_loss"] for h in runs[1].history_]
     assert not np.array_equal(a.quality, c.quality)
 
 
@@ -26,13 +27,13 @@ def test_beats_a_random_router(synthetic_table, hashing_encoder, fast):
 
     train, test = routerbench_split(synthetic_table, seed=1)
     X, Xt = hashing_encoder.embed(train.prompts), hashing_encoder.embed(test.prompts)
-    pred = train_router(X, train.quality, train.cost, train.models, TrainConfig(**fast), progress=False)
-    hull = ndch(sweep(pred.predict(Xt), test.quality, test.cost, "linear", c_ref=pred.c_ref))
+    pred = CrossAttentionPredictor(TrainConfig(**fast)).fit(X, train.quality, train.cost, train.models)
+    hull = ndch(sweep(pred.predict(Xt), test.quality, test.cost, "linear", c_ref=pred.c_ref_))
     rng = np.random.default_rng(0)
     random_hulls = []
     for _ in range(20):
-        noise = Prediction(rng.random(test.quality.shape), rng.random(test.quality.shape) * pred.c_ref)
-        random_hulls.append(ndch(sweep(noise, test.quality, test.cost, "linear", c_ref=pred.c_ref)))
+        noise = Prediction(rng.random(test.quality.shape), rng.random(test.quality.shape) * pred.c_ref_)
+        random_hulls.append(ndch(sweep(noise, test.quality, test.cost, "linear", c_ref=pred.c_ref_)))
     # RouterBench's form on a common cost axis (the paper form rewards a narrow cost range).
     ours, *random_aiqs = aiq_routerbench([hull] + random_hulls)
     assert ours > max(random_aiqs) + 0.02, (ours, max(random_aiqs))
@@ -48,18 +49,18 @@ def test_predicted_costs_are_usd_on_the_right_scale(trained, embedded_synthetic)
     # The synthetic prices are 1e-5, 1e-4, 1e-3 USD: predictions within a factor 2 of them.
     ratio = cost.mean(axis=0) / test.cost.mean(axis=0)
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
-    assert trained.c_ref == pytest.approx(float(np.mean(list(trained.prices.values()))))
+    assert trained.c_ref_ == pytest.approx(float(np.mean(list(trained.prices_.values()))))
 
 
 def test_on_epoch_progress_and_early_stopping(embedded_synthetic, capsys, fast):
     train, _, X, _, _ = embedded_synthetic
     seen = []
     cfg = TrainConfig(**{**fast, "max_epochs": 200, "patience": 2, "lr": 0.05})
-    pred = train_router(X, train.quality, train.cost, train.models, cfg, on_epoch=lambda e, m: seen.append((e, m)))
+    pred = CrossAttentionPredictor(cfg).fit(X, train.quality, train.cost, train.models, on_epoch=lambda e, m: seen.append((e, m)), progress=True)
     assert [e for e, _ in seen] == list(range(1, len(seen) + 1))
     assert all({"train_loss", "val_loss", "val_aiq"} <= set(m) for _, m in seen)
     assert len(seen) < 200  # stopped early
-    assert pred.best_epoch == 1 + int(np.argmin([m["val_loss"] for _, m in seen]))
+    assert pred.best_epoch_ == 1 + int(np.argmin([m["val_loss"] for _, m in seen]))
     err = capsys.readouterr().err
     assert err.count("epoch ") >= len(seen) and "val loss" in err
 
@@ -89,11 +90,11 @@ def test_config_aliases_and_file(tmp_path):
 def test_bad_training_input_is_a_clear_error(embedded_synthetic, fast):
     train, _, X, _, _ = embedded_synthetic
     with pytest.raises(ValueError, match="quality must be"):
-        train_router(X[:5], train.quality[:5] * 2, train.cost[:5], train.models, TrainConfig(**fast), progress=False)
+        CrossAttentionPredictor(TrainConfig(**fast)).fit(X[:5], train.quality[:5] * 2, train.cost[:5], train.models)
     with pytest.raises(ValueError, match="cost must be"):
-        train_router(X[:5], train.quality[:5], train.cost[:4], train.models, TrainConfig(**fast), progress=False)
+        CrossAttentionPredictor(TrainConfig(**fast)).fit(X[:5], train.quality[:5], train.cost[:4], train.models)
     with pytest.raises(ValueError, match="needs token features"):
-        train_router(X, train.quality, train.cost, train.models, TrainConfig(**fast, variant="model_queries"), progress=False)
+        CrossAttentionPredictor(TrainConfig(**fast, variant="model_queries")).fit(X, train.quality, train.cost, train.models)
 
 
 def test_model_queries_trains_with_tokens(embedded_synthetic, fast):
@@ -101,10 +102,7 @@ def test_model_queries_trains_with_tokens(embedded_synthetic, fast):
     rng = np.random.default_rng(0)
     tokens = rng.normal(size=(len(X), 4, X.shape[1])).astype(np.float32)
     mask = rng.random((len(X), 4)) < 0.7
-    pred = train_router(
-        X, train.quality, train.cost, train.models, TrainConfig(**{**fast, "max_epochs": 3, "variant": "model_queries"}),
-        tokens=tokens, mask=mask, progress=False,
-    )
+    pred = CrossAttentionPredictor(TrainConfig(**{**fast, "max_epochs": 3, "variant": "model_queries"})).fit(X, train.quality, train.cost, train.models, tokens=tokens, mask=mask)
     assert pred.needs_tokens
     out = pred.predict(Xt, tokens=np.zeros((len(Xt), 4, X.shape[1]), np.float32), mask=np.zeros((len(Xt), 4), bool))
     assert out.quality.shape == (len(Xt), len(train.models))

@@ -5,19 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.tuning.calibrate import calibrate, choose, lambda_grid, operating_points
 
 
 @pytest.fixture(scope="module")
 def trained(embedded_synthetic):
-    from router.model.training import TrainConfig, train_router
+    from router.model.config import TrainConfig
+    from router.model.estimator import CrossAttentionPredictor
 
     d = embedded_synthetic
     rows = np.arange(len(d)) < 150  # train on the first half, calibrate on the (unseen) rest
     fit, rest = d.take(np.flatnonzero(rows)), d.take(np.flatnonzero(~rows))
     cfg = TrainConfig(hidden_dim=16, max_epochs=15, batch_size=32, init_from_names=False, num_threads=1)
-    predictor = train_router(fit.X, fit.quality, fit.cost, fit.models, cfg, progress=False)
+    predictor = CrossAttentionPredictor(cfg).fit(fit.X, fit.quality, fit.cost, fit.models)
     return predictor, rest
 
 
@@ -28,27 +29,27 @@ def _predict(predictor):
 def test_budget_is_met_on_calibration_and_close_on_heldout(trained):
     predictor, data = trained
     # Between always-small ($0.01/1000) and always-large ($1/1000): a real trade-off.
-    res = calibrate(_predict(predictor), predictor.c_ref, data, "linear", budget=0.4, seed=0)
+    res = calibrate(_predict(predictor), predictor.c_ref_, data, "linear", budget=0.4, seed=0)
     assert res["feasible"]
     assert res["calibration"]["cost_per_1000"] <= 0.4
     # the chosen λ is the best feasible point of the grid on the calibration rows
     cal_rows = np.sort(np.random.default_rng(0).permutation(len(data))[len(data) // 2 :])
-    points = operating_points(predictor.predict(data.X[cal_rows]), data.take(cal_rows), "linear", predictor.c_ref, lambda_grid("linear"))
+    points = operating_points(predictor.predict(data.X[cal_rows]), data.take(cal_rows), "linear", predictor.c_ref_, lambda_grid("linear"))
     assert res["calibration"]["quality"] == pytest.approx(max(p["quality"] for p in points if p["cost_per_1000"] <= 0.4))
     assert res["heldout"]["cost_per_1000"] <= 0.4 * 1.5  # held out: same regime, not exactly the budget
     # a looser budget buys at least as much calibration quality
-    loose = calibrate(_predict(predictor), predictor.c_ref, data, "linear", budget=2.0, seed=0)
+    loose = calibrate(_predict(predictor), predictor.c_ref_, data, "linear", budget=2.0, seed=0)
     assert loose["calibration"]["quality"] >= res["calibration"]["quality"]
 
 
 def test_quality_target_and_infeasible_requests(trained):
     predictor, data = trained
-    res = calibrate(_predict(predictor), predictor.c_ref, data, "exponential", quality_target=0.6, seed=0)
+    res = calibrate(_predict(predictor), predictor.c_ref_, data, "exponential", quality_target=0.6, seed=0)
     assert res["feasible"] and res["calibration"]["quality"] >= 0.6
-    none = calibrate(_predict(predictor), predictor.c_ref, data, "linear", budget=1e-9, seed=0)
+    none = calibrate(_predict(predictor), predictor.c_ref_, data, "linear", budget=1e-9, seed=0)
     assert not none["feasible"] and "closest" in none
     with pytest.raises(ValueError, match="budget"):
-        calibrate(_predict(predictor), predictor.c_ref, data, "linear", budget=-1)
+        calibrate(_predict(predictor), predictor.c_ref_, data, "linear", budget=-1)
 
 
 def test_choose_picks_best_feasible_point():

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.ray
 def test_tiny_search_writes_a_loadable_config_and_resumes(ray_session, embedded_synthetic, tmp_path):
     from ray import tune
 
-    from router.model.training import load_train_config, train_router
+    from router.model.config import load_train_config
+    from router.model.estimator import CrossAttentionPredictor
 
     data = embedded_synthetic
     fit_rows, val_rows = carve(len(data), 0.25, seed=0)
@@ -27,7 +28,7 @@ def test_tiny_search_writes_a_loadable_config_and_resumes(ray_session, embedded_
         "reward": tune.choice(["linear", "exponential"]), "lambda_scale": tune.loguniform(0.5, 2.0),
     }  # fmt: skip
     storage = str(tmp_path / "tune")
-    grid = run_search(fit, val, settings, storage, space=space)
+    grid = run_search(fit, val, settings, storage, "hash:64", space=space)
     rows = results_table(grid)
     assert len(rows) == 3 and not any(r["status"] == "error" for r in rows)
     best = rows[0]
@@ -39,14 +40,14 @@ def test_tiny_search_writes_a_loadable_config_and_resumes(ray_session, embedded_
     assert paths["csv"].read_text().count("\n") == 4  # header + 3 trials
     config = load_train_config(paths["best"])
     assert config.hidden_dim == best["config/hidden_dim"] and config.max_epochs == 2
-    predictor = train_router(fit.X, fit.quality, fit.cost, fit.models, config, progress=False)
+    predictor = CrossAttentionPredictor(config).fit(fit.X, fit.quality, fit.cost, fit.models)
     assert predictor.predict(val.X).quality.shape == (len(val), len(fit.models))
 
     # A finished experiment restores from its storage path; a second fresh run there is refused.
-    again = run_search(fit, val, settings, storage, resume=True, space=space)
+    again = run_search(fit, val, settings, storage, "hash:64", resume=True, space=space)
     assert len(results_table(again)) == 3
     with pytest.raises(ValueError, match="already exists"):
-        run_search(fit, val, settings, storage, space=space)
+        run_search(fit, val, settings, storage, "hash:64", space=space)
 
 
 def test_default_space_and_settings_validate():

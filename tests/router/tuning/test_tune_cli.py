@@ -15,13 +15,14 @@ def artifact_and_data(tmp_path_factory):
     from router.embeddings.cache import CachedEncoder
     from router.embeddings.hashing import HashingEncoder
     from router.model.artifact import save_artifact
-    from router.model.training import TrainConfig, train_router
+    from router.model.config import TrainConfig
+    from router.model.estimator import CrossAttentionPredictor
 
     base = tmp_path_factory.mktemp("cli")
     table = make_synthetic_table(n=200, seed=3)
     encoder = CachedEncoder(HashingEncoder(64), cache_dir=base / "cache")
     cfg = TrainConfig(hidden_dim=16, max_epochs=15, batch_size=32, init_from_names=False, num_threads=1)
-    predictor = train_router(encoder.embed(table.prompts), table.quality, table.cost, table.models, cfg, progress=False)
+    predictor = CrossAttentionPredictor(cfg).fit(encoder.embed(table.prompts), table.quality, table.cost, table.models)
     art = save_artifact(predictor, base / "router", encoder_name=encoder.name, encoder_dim=encoder.dim)
     data = base / "unseen.parquet"
     make_synthetic_frame(n=200, seed=4).to_parquet(data)  # other prompts than the training ones

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from serve_app.protocol import RequestError
-from serve_app.routing import (
+from serve_app.parse import (
     Limits,
     check_lambda_value,
     fallback_order,
@@ -68,8 +68,8 @@ def test_route_request_defaults_and_list_input():
         (b'{"prompt": "x", "reward": "quadratic"}', 400, "unknown reward"),
         (b'{"prompt": "x", "model": "gpt-9"}', 400, "unknown model 'gpt-9'"),
         (b'{"prompt": "x", "temperature": 1}', 400, "unknown field 'temperature'"),
-        (b'{"prompt": "' + b"y" * 51 + b'"}', 413, "51 characters; the limit is 50"),
-        (b'{"prompt": ["a", "b", "c", "d"]}', 413, "4 prompts"),
+        (b'{"prompt": "' + b"y" * 51 + b'"}', 400, "51 characters; the limit is 50"),
+        (b'{"prompt": ["a", "b", "c", "d"]}', 400, "4 prompts"),
     ],
 )
 def test_route_request_rejections(raw, status, words):
@@ -80,10 +80,12 @@ def test_route_request_rejections(raw, status, words):
 
 
 def test_lambda_values():
-    assert check_lambda_value("0.25", "h") == 0.25
+    assert check_lambda_value("0.25", "h", text_ok=True) == 0.25  # a header
     assert check_lambda_value(0, "h") == 0.0
-    for bad in ("nan", "inf", "-0.1", None, [1]):
-        assert error_of(check_lambda_value, bad, "h").status == 400
+    # In a JSON body λ is a number, as the published schema says: "0.25" there is refused.
+    assert "must be a number" in error_of(check_lambda_value, "0.25", "lambda").message
+    for bad in ("nan", "inf", "-0.1", "1_0", None, [1]):
+        assert error_of(check_lambda_value, bad, "h", text_ok=True).status == 400
 
 
 def test_router_model_names():
@@ -123,7 +125,8 @@ def test_chat_request_forward_body_and_override():
         ({"messages": MSG, "model": "gpt-9"}, {}, "unknown model"),
         ({"messages": MSG, "model": 7}, {}, "non-empty string"),
         ({"messages": MSG}, {"x-router-lambda": "-2"}, "finite number >= 0"),
-        ({"messages": MSG, "router_lambda": "inf"}, {}, "finite number >= 0"),
+        ({"messages": MSG, "router_lambda": "inf"}, {}, "lambda must be a number"),
+        ({"messages": MSG, "router_lambda": 1e400}, {}, "finite number >= 0"),
         ({"messages": MSG, "model": "router-nan"}, {}, "finite number >= 0"),
         ({"messages": MSG, "router_reward": "nope"}, {}, "unknown reward"),
         ({"messages": MSG, "stream": "yes"}, {}, "stream must be"),

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from router.model.reward_stability import reward_stability
+from experiments.reward_stability import reward_stability
 from router.rewards import NORMALISED_GRID
 
 
 def test_stability_summary(trained, embedded_synthetic):
     _, test, _, Xt, _ = embedded_synthetic
-    out = reward_stability(trained.predict(Xt), test.quality, test.cost, trained.c_ref)
+    out = reward_stability(trained.predict(Xt), test.quality, test.cost, trained.c_ref_)
     for name in ("linear", "exponential"):
         s = out[name]
         assert s["grid_size"] == len(NORMALISED_GRID) == len(s["points"])
@@ -19,7 +19,7 @@ def test_stability_summary(trained, embedded_synthetic):
 
 
 def test_hand_made_case():
-    from router.predictor import Prediction
+    from router.prediction import Prediction
 
     # Two prompts, two models; the cheap one is slightly worse: one switch point per prompt.
     q = np.array([[0.9, 0.8], [0.9, 0.2]])

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from router.evaluation.metrics import aiq_paper, aiq_routerbench, ndch
-from router.predictor import Prediction
+from router.prediction import Prediction
 from router.rewards import NORMALISED_GRID, decide, get_reward
 
 DENSE_GRID = (0.0,) + tuple(float(x) for x in np.logspace(-3, 3, 301))

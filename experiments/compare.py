@@ -1,7 +1,8 @@
 """The cross-attention comparison, reproduced by one command:
 
-    python -m router.model.compare --out results/comparison            # everything (long: see README)
-    python -m router.model.compare --out results/comparison --parts ablation,stability --datasets dcrouter
+    python -m experiments --out results/comparison            # everything (long: see README)
+    python -m experiments --out results/comparison --parts ablation,stability --datasets dcrouter
+    python -m experiments --out /tmp/x --small                # every part at test size (seconds)
 
 Parts (each writes its own JSON under ``OUT/<dataset>/`` so parts can be rerun alone):
 
@@ -14,6 +15,9 @@ Parts (each writes its own JSON under ``OUT/<dataset>/`` so parts can be rerun a
 * ``stability``: linear vs exponential reward over λ on the default router's test predictions.
 * ``extend``: a model held out of the pool and added back from 100 labelled prompts (frozen
   network) vs a full retrain with it and the router without it (datasets with ≥ 3 models).
+
+* ``selection``: how the training defaults were chosen (``experiments.selection``), on validation
+  rows carved from dcrouter's training half; ``OUT/selection.json``.
 
 ``--parts tables`` (always run last) renders ``OUT/tables.md`` from whatever JSON exists. The
 embeddings come from the on-disk cache (the bundled datasets are pre-embedded); nothing here
@@ -28,21 +32,39 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("router.model.compare")
+log = logging.getLogger("experiments.compare")
 
-PARTS = ("main", "cross", "ablation", "stability", "extend", "tables")
+PARTS = ("main", "cross", "ablation", "stability", "extend", "selection", "tables")
 ROUTERS = ("cross_attention", "knn", "mlp", "svm")
 # Leave-one-domain-out refits every router once per domain. RouterBench's MLP (18 scikit-learn
 # fits per fold on dcrouter, ~6 min per fold here) does not fit the CPU budget for 13 folds, so the
 # default cross-domain run leaves it out (``--cross-routers`` puts it back).
 CROSS_ROUTERS = ("cross_attention", "knn", "svm")
 EXTEND_PROMPTS = 100
-_DEFAULT_RUN: dict = {}  # dataset -> (predictor, test prediction) of the default config, shared by parts
-ENCODER = None  # the run's encoder (set by main); also embeds model names for their initialisation
+
+
+@dataclass
+class Run:
+    """What every part of one run shares."""
+
+    encoder: object  # the cached encoder of the prompts (and of the model names)
+    config: object  # TrainConfig of the cross-attention router
+    out: Path
+    routers: tuple[str, ...] = ROUTERS
+    cross_routers: tuple[str, ...] = CROSS_ROUTERS
+    only_domains: set | None = None
+    # dataset -> (router, test prediction) of the default config, trained once and shared by parts
+    default: dict = field(default_factory=dict)
+
+    def train(self, config, train, X):
+        from router.core import Router
+
+        return Router.untrained(config, self.encoder).fit(X, train.quality, train.cost, train.models, prompts=train.prompts)
 
 
 def _dump(obj, path: Path) -> None:
@@ -67,18 +89,18 @@ def _aiqs(prediction, test, c_ref, rewards=("linear", "exponential")) -> dict:
     return out
 
 
-def part_main(name, table, encoder, config, out: Path) -> None:
+def part_main(name, table, run: Run) -> None:
     from router.evaluation.runner import evaluate, format_table, write_results
     from router.registry import BuildContext
 
     train, test = _split(table)
-    ctx = BuildContext(seed=config.seed, options={"cross_attention": config, "encoder": encoder})
-    results = evaluate(train, test, ROUTERS, encoder, ctx, dataset=name)
-    write_results(results, out / name / "in_distribution")
+    ctx = BuildContext(seed=run.config.seed, options={"cross_attention": run.config, "encoder": run.encoder})
+    results = evaluate(train, test, list(run.routers), run.encoder, ctx, dataset=name)
+    write_results(results, run.out / name / "in_distribution")
     print(format_table(results), flush=True)
 
 
-def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS, only=None) -> None:
+def part_cross(name, table, run: Run) -> None:
     """Leave-one-domain-out, one fold at a time: each fold's results are written as soon as they
     exist and a rerun skips folds already on disk (so a long run can be resumed). ``only``: run
     just these held-out domains (e.g. to share folds between processes); the summary is written
@@ -93,18 +115,18 @@ def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS, o
     )
     from router.registry import BuildContext
 
-    ctx = BuildContext(seed=config.seed, options={"cross_attention": config, "encoder": encoder})
-    root = out / name / "cross_domain"
+    ctx = BuildContext(seed=run.config.seed, options={"cross_attention": run.config, "encoder": run.encoder})
+    root = run.out / name / "cross_domain"
     per_domain = {}
     for domain, train, test in leave_one_domain_out(table):
         path = root / domain_dirname(domain) / "results.json"
         if path.exists():
             per_domain[domain] = json.loads(path.read_text())
             continue
-        if only and domain not in only:
+        if run.only_domains and domain not in run.only_domains:
             continue
         t0 = time.perf_counter()
-        per_domain[domain] = evaluate(train, test, list(routers), encoder, ctx, dataset=f"{name}[{domain}]")
+        per_domain[domain] = evaluate(train, test, list(run.cross_routers), run.encoder, ctx, dataset=f"{name}[{domain}]")
         write_results(per_domain[domain], path.parent)
         print(f"{name} cross-domain fold {domain}: {time.perf_counter() - t0:.0f} s", flush=True)
     n_domains = sum(1 for _ in leave_one_domain_out(table))
@@ -116,73 +138,64 @@ def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS, o
     print(format_cross_domain_table(summary), flush=True)
 
 
-def _train(config, train, X, tokens=None, mask=None):
-    from router.model.training import train_router
-
-    init = ENCODER.embed(list(train.models)) if config.init_from_names else None
-    return train_router(X, train.quality, train.cost, train.models, config, progress=False, tokens=tokens, mask=mask, model_init=init)
-
-
-def part_ablation(name, table, encoder, config, out: Path) -> dict:
+def part_ablation(name, table, run: Run) -> dict:
     from router.model.cross_attention import count_parameters
-    from router.model.tokens import StaticTokenFeaturizer
 
     train, test = _split(table)
-    X, Xt = encoder.embed(train.prompts), encoder.embed(test.prompts)
+    X, Xt = run.encoder.embed(train.prompts), run.encoder.embed(test.prompts)
     rows = {}
-    for variant in ("prompt_queries", "model_queries"):
-        cfg = config.model_copy(update={"variant": variant})
-        tok = tok_t = msk = msk_t = None
-        feat_seconds = 0.0
-        if variant == "model_queries":
-            t0 = time.perf_counter()
-            featurize = StaticTokenFeaturizer(encoder.name, cfg.token_segments)
-            tok, msk = featurize(train.prompts)
-            tok_t, msk_t = featurize(test.prompts)
-            feat_seconds = time.perf_counter() - t0
-        pred = _train(cfg, train, X, tok, msk)
+    # model_queries reads a sentence-transformers tokenizer's token features: not with a hash encoder.
+    variants = ("prompt_queries",) if run.encoder.name.startswith("hash:") else ("prompt_queries", "model_queries")
+    for variant in variants:
+        cfg = run.config.model_copy(update={"variant": variant})
+        router = run.train(cfg, train, X)
         t0 = time.perf_counter()
-        prediction = pred.predict(Xt, tokens=tok_t, mask=msk_t)
+        prediction = router.predict_embedded(Xt, test.prompts)  # token features included, where read
         predict_seconds = time.perf_counter() - t0
-        if variant == config.variant:
-            _DEFAULT_RUN[name] = (pred, prediction)
-        best = pred.history[pred.best_epoch - 1]
+        if variant == run.config.variant:
+            run.default[name] = (router, prediction)
+        est = router.predictor
+        best = est.history_[est.best_epoch_ - 1]
         rows[variant] = {
-            "test": _aiqs(prediction, test, pred.c_ref),
+            "test": _aiqs(prediction, test, router.c_ref),
             "val_aiq_linear": best.get("val_aiq"),
             "val_loss": best["val_loss"],
-            "parameters": count_parameters(pred.network),
-            "train_seconds": pred.train_seconds,
-            "best_epoch": pred.best_epoch,
-            "token_feature_seconds": feat_seconds,
+            "parameters": count_parameters(est.network_),
+            "train_seconds": est.train_seconds_,
+            "best_epoch": est.best_epoch_,
             "predict_prompts_per_second": len(Xt) / max(predict_seconds, 1e-9),
         }
         print(f"{name} ablation {variant}: {json.dumps(rows[variant])}", flush=True)
-    _dump({"dataset": name, "config": config.model_dump(), "variants": rows}, out / name / "ablation.json")
+    _dump({"dataset": name, "config": run.config.model_dump(), "variants": rows}, run.out / name / "ablation.json")
     return rows
 
 
-def part_stability(name, table, encoder, config, out: Path) -> dict:
-    from router.model.reward_stability import DENSE_GRID, reward_stability
+def _default_router(name, table, run: Run):
+    """The default config's router and its test prediction (trained once per dataset and run)."""
+    if name not in run.default:
+        train, test = _split(table)
+        router = run.train(run.config, train, run.encoder.embed(train.prompts))
+        run.default[name] = (router, router.predict_embedded(run.encoder.embed(test.prompts), test.prompts))
+    return run.default[name]
+
+
+def part_stability(name, table, run: Run) -> dict:
+    from experiments.reward_stability import DENSE_GRID, reward_stability
     from router.rewards import NORMALISED_GRID
 
-    train, test = _split(table)
-    if name in _DEFAULT_RUN:  # the ablation already trained the default router on this split
-        pred, prediction = _DEFAULT_RUN[name]
-    else:
-        pred = _train(config, train, encoder.embed(train.prompts))
-        prediction = pred.predict(encoder.embed(test.prompts))
-    result = {"dataset": name, "c_ref": pred.c_ref}
+    _, test = _split(table)
+    router, prediction = _default_router(name, table, run)
+    result = {"dataset": name, "c_ref": router.c_ref}
     for label, grid in (("grid32", NORMALISED_GRID), ("dense302", DENSE_GRID)):
-        result[label] = reward_stability(prediction, test.quality, test.cost, pred.c_ref, grid=grid)
+        result[label] = reward_stability(prediction, test.quality, test.cost, router.c_ref, grid=grid)
         for r, s in result[label].items():
             print(
                 f"{name} stability {label} {r}: distinct {s['distinct_points']}/{s['grid_size']}, "
                 f"max jump {s['max_cost_jump']:.3f}, switch {s['mean_switch_rate']:.4f}, AIQ {s['aiq']:.4f}",
                 flush=True,
             )
-    _dump(result, out / name / "reward_stability.json")
-    plot_stability(result, out / name / "reward_stability.png")
+    _dump(result, run.out / name / "reward_stability.json")
+    plot_stability(result, run.out / name / "reward_stability.png")
     return result
 
 
@@ -193,7 +206,7 @@ def plot_stability(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from router.model.reward_stability import DENSE_GRID
+    from experiments.reward_stability import DENSE_GRID
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     lams = np.array(DENSE_GRID[1:])  # λ = 0 cannot sit on a log axis
@@ -215,39 +228,39 @@ def plot_stability(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def part_extend(name, table, encoder, config, out: Path, held_out=None) -> dict | None:
+def part_extend(name, table, run: Run, held_out=None) -> dict | None:
+    from router.core import Router
     from router.model.extend import add_model
+    from router.prediction import Prediction
 
     if len(table.models) < 3:
         print(f"{name} extend: skipped ({len(table.models)} models; holding one out leaves a pool of 1)", flush=True)
         return None
     train, test = _split(table)
-    X, Xt = encoder.embed(train.prompts), encoder.embed(test.prompts)
-    full = _DEFAULT_RUN[name][0] if name in _DEFAULT_RUN else _train(config, train, X)
+    X, Xt = run.encoder.embed(train.prompts), run.encoder.embed(test.prompts)
+    full, full_prediction = _default_router(name, table, run)
     res = {"dataset": name, "n_small": EXTEND_PROMPTS, "models": {}}
-    full_aiq = _aiqs(full.predict(Xt), test, full.c_ref)
+    full_aiq = _aiqs(full_prediction, test, full.c_ref)
     # The best and the worst model by mean training quality (chosen on training data).
     order = np.argsort(train.quality.mean(axis=0))
     candidates = held_out or [train.models[i] for i in (order[-1], order[0])]
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(run.config.seed)
     for model in candidates:
         j = train.models.index(model)
         rest = [m for m in train.models if m != model]
-        sub = train.with_models(rest)
         t0 = time.perf_counter()
-        base = _train(config, sub, X)
+        base = run.train(run.config, train.with_models(rest), X)
         small = rng.choice(len(train), size=min(EXTEND_PROMPTS, len(train)), replace=False)
         t1 = time.perf_counter()
-        init = encoder.embed([model])[0] if config.init_from_names else None
-        grown = add_model(base, model, X[small], train.quality[small, j], train.cost[small, j], init=init, seed=config.seed)
+        init = run.encoder.embed([model])[0] if run.config.init_from_names else None
+        grown = Router(add_model(base.predictor, model, X[small], train.quality[small, j], train.cost[small, j], init=init,
+                                 seed=run.config.seed), base.encoder_name)  # fmt: skip
         add_seconds = time.perf_counter() - t1
         # Evaluate with all models, columns in the data's order.
         idx = [grown.models.index(m) for m in test.models]
-        pg = grown.predict(Xt)
-        from router.predictor import Prediction
-
+        pg = grown.predict_embedded(Xt)
         aligned = Prediction(pg.quality[:, idx], pg.cost[:, idx])
-        without = _aiqs(base.predict(Xt), test.with_models(rest), base.c_ref)
+        without = _aiqs(base.predict_embedded(Xt), test.with_models(rest), base.c_ref)
         res["models"][model] = {
             "added_100": _aiqs(aligned, test, grown.c_ref),
             "full_retrain": full_aiq,
@@ -257,8 +270,18 @@ def part_extend(name, table, encoder, config, out: Path, held_out=None) -> dict 
             "new_model_test_mean_quality": float(test.quality[:, j].mean()),
         }
         print(f"{name} extend {model}: {json.dumps(res['models'][model])}", flush=True)
-    _dump(res, out / name / "extend.json")
+    _dump(res, run.out / name / "extend.json")
     return res
+
+
+def part_selection(name, table, run: Run) -> dict | None:
+    from experiments.selection import select
+
+    if name != "dcrouter":  # the defaults were chosen on dcrouter
+        return None
+    result = select(table, run.encoder, base={"max_epochs": run.config.max_epochs})
+    _dump(result, run.out / "selection.json")
+    return result
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -333,7 +356,7 @@ def render_tables(out: Path, datasets) -> str:
     sel = out / "selection.json"
     if sel.exists():
         sj = json.loads(sel.read_text())
-        lines += [f"**How the defaults were chosen** ({sj['data']}, validation rows carved from training: `python -m router.model.selection`)", "",
+        lines += [f"**How the defaults were chosen** ({sj['data']}, validation rows carved from training: `python -m experiments --parts selection`)", "",
                   "| candidate | val AIQ (paper form) | val loss | best epoch |", "| --- | ---: | ---: | ---: |"]
         for label, x in sj["rows"].items():
             loss = f"{x['val_loss']:.4f}" if "val_loss" in x else ""
@@ -346,7 +369,7 @@ def render_tables(out: Path, datasets) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m router.model.compare", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="results/comparison")
     p.add_argument("--datasets", default="dcrouter,routellm")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
@@ -354,14 +377,16 @@ def main(argv=None) -> int:
     p.add_argument("--encoder", default=None, help="encoder name (default all-MiniLM-L6-v2)")
     p.add_argument("--domains", default=None, help="cross part: only these held-out domains (comma list)")
     p.add_argument("--cross-routers", default=",".join(CROSS_ROUTERS), help="router families of the cross-domain part")
+    p.add_argument("--small", action="store_true",
+                   help="test size: 400 seeded rows per dataset, hash:64 encoder, 2 epochs, no MLP (seconds, not an hour)")  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
     import torch
 
-    from router.cli.train import build_train_encoder
     from router.data.io import load_table
-    from router.model.training import TrainConfig, load_train_config
+    from router.embeddings import DEFAULT_ENCODER, make_encoder
+    from router.model.config import TrainConfig, load_train_config
 
     torch.set_num_threads(1)  # measured faster than 2 on the shared 2-core machine (see training.py)
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
@@ -370,26 +395,35 @@ def main(argv=None) -> int:
         p.error(f"unknown part(s) {bad}; choose from {PARTS}")
     datasets = [x.strip() for x in args.datasets.split(",") if x.strip()]
     config = load_train_config(args.config) if args.config else TrainConfig()
-    out = Path(args.out)
-    global ENCODER
-    encoder = ENCODER = build_train_encoder(args.encoder)
-    cross_routers = [x.strip() for x in args.cross_routers.split(",") if x.strip()]
-    only = set(x.strip() for x in args.domains.split(",")) if args.domains else None
-    funcs = {"main": part_main, "cross": lambda *a: part_cross(*a, routers=cross_routers, only=only), "ablation": part_ablation, "stability": part_stability, "extend": part_extend}
+    encoder_name = args.encoder or ("hash:64" if args.small else DEFAULT_ENCODER)
+    if args.small:
+        config = config.model_copy(update={"max_epochs": 2, "patience": 2})
+    run = Run(
+        encoder=make_encoder(encoder_name),
+        config=config,
+        out=Path(args.out),
+        routers=tuple(r for r in ROUTERS if not (args.small and r == "mlp")),
+        cross_routers=tuple(x.strip() for x in args.cross_routers.split(",") if x.strip()),
+        only_domains=set(x.strip() for x in args.domains.split(",")) if args.domains else None,
+    )
+    funcs = {"main": part_main, "cross": part_cross, "ablation": part_ablation, "stability": part_stability,
+             "extend": part_extend, "selection": part_selection}  # fmt: skip
     for name in datasets:
         table = load_table(name)
+        if args.small:
+            table = table.subset(np.random.default_rng(0).permutation(len(table)) < 400)
         for part in parts:
             if part == "tables":
                 continue
             t0 = time.perf_counter()
-            funcs[part](name, table, encoder, config, out)
+            funcs[part](name, table, run)
             print(f"== {name} {part} done in {time.perf_counter() - t0:.0f} s", flush=True)
     if "tables" in parts:
         for name in datasets:
-            st = out / name / "reward_stability.json"
+            st = run.out / name / "reward_stability.json"
             if st.exists():
                 plot_stability(json.loads(st.read_text()), st.with_suffix(".png"))
-        print(render_tables(out, datasets))
+        print(render_tables(run.out, datasets))
     return 0
 
 

@@ -1,12 +1,12 @@
-"""The request logic of the service as plain functions (no Serve, no network): parsing and checking
-requests, resolving λ and the reward, flattening a chat into the text the router reads, and the
-fallback order. Every problem becomes a ``RequestError`` with a message for the caller.
+"""Parsing and checking requests as plain functions (no Serve, no network): bodies are validated
+against the models of ``serve_app.protocol``, λ and the reward are resolved (``router.rewards`` is
+the one validator of both), a chat is flattened into the text the router reads, and the fallback
+order is computed. Every problem becomes a ``RequestError`` with a message for the caller.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
@@ -14,17 +14,19 @@ from typing import Any, Mapping, Optional, Sequence
 from pydantic import ValidationError
 
 from router.messages import MalformedPrompt, check_encodable, flatten_messages
-from router.rewards import get_reward
-from serve_app.protocol import RequestError, RouteRequest
+from router.rewards import check_lambda, check_reward as _check_reward
+from serve_app.protocol import (
+    LAMBDA_FIELD,
+    LAMBDA_HEADER,
+    REWARD_FIELD,
+    REWARD_HEADER,
+    ChatCompletionRequest,
+    RequestError,
+    RouteRequest,
+)
 
-ROUTER_MODEL = "router"
 # "router" or "router-<λ>", e.g. router-0.5, router-1e-3.
 _ROUTER_NAME = re.compile(r"^router(?:-(?P<lam>.+))?$")
-LAMBDA_HEADER = "x-router-lambda"
-REWARD_HEADER = "x-router-reward"
-# Body fields of /v1/chat/completions the router reads and removes before forwarding.
-LAMBDA_FIELD = "router_lambda"
-REWARD_FIELD = "router_reward"
 
 
 @dataclass(frozen=True)
@@ -49,35 +51,34 @@ def parse_json_object(raw: bytes) -> dict:
     return body
 
 
-def check_lambda_value(value: Any, source: str) -> float:
-    """λ from any source as a finite float >= 0 (bools and non-numeric strings are refused)."""
-    if isinstance(value, bool):
+def check_lambda_value(value: Any, source: str, text_ok: bool = False) -> float:
+    """λ as a finite float >= 0 (``router.rewards.check_lambda``), or a 400 naming ``source``.
+    JSON bodies must give a number; headers and model names give text (``text_ok``)."""
+    if isinstance(value, str) and not text_ok:
         raise RequestError(400, f"{source}: lambda must be a number, got {value!r}", param=source)
     try:
-        lam = float(value)
-    except (TypeError, ValueError):
-        raise RequestError(400, f"{source}: lambda must be a number, got {value!r}", param=source) from None
-    if not math.isfinite(lam) or lam < 0:
-        raise RequestError(400, f"{source}: lambda must be a finite number >= 0, got {value!r}", param=source)
-    return lam
+        return check_lambda(value, source)
+    except ValueError as exc:
+        raise RequestError(400, str(exc), param=source) from None
 
 
 def check_reward(name: Any, source: str) -> str:
     try:
-        return get_reward(str(name)).name
+        return _check_reward(name, source)
     except ValueError as exc:
-        raise RequestError(400, f"{source}: {exc}", param=source) from None
+        raise RequestError(400, str(exc), param=source) from None
 
 
 def check_prompts(prompts: Sequence[Any], limits: Limits, what: str = "prompt") -> list[str]:
-    """Non-empty strings, not too many, none longer than ``max_prompt_chars`` (413: we reject rather
-    than cut text the caller may think was read; below the limit the encoder reads the first
-    max-length tokens, as it did in training)."""
+    """Non-empty strings, not too many, none longer than ``max_prompt_chars`` (we reject rather than
+    cut text the caller may think was read; below the limit the encoder reads the first max-length
+    tokens, as it did in training). Over a limit is a 400, like any other value outside the
+    published schema (which states both limits)."""
     if len(prompts) == 0:
         raise RequestError(400, f"{what} is an empty list; send at least one prompt", param=what)
     if len(prompts) > limits.max_prompts_per_request:
         raise RequestError(
-            413, f"{len(prompts)} prompts in one request; the limit is {limits.max_prompts_per_request}", param=what
+            400, f"{len(prompts)} prompts in one request; the limit is {limits.max_prompts_per_request}", param=what
         )
     out = []
     for i, p in enumerate(prompts):
@@ -92,7 +93,7 @@ def check_prompts(prompts: Sequence[Any], limits: Limits, what: str = "prompt") 
             raise RequestError(400, str(exc), param=what) from None
         if len(p) > limits.max_prompt_chars:
             raise RequestError(
-                413, f"{where} has {len(p)} characters; the limit is {limits.max_prompt_chars}", param=what
+                400, f"{where} has {len(p)} characters; the limit is {limits.max_prompt_chars}", param=what
             )
         out.append(p)
     return out
@@ -108,6 +109,27 @@ def _validation_message(exc: ValidationError) -> tuple[str, Optional[str]]:
     return f"{loc}: {err.get('msg')}", loc or None
 
 
+# One sentence per field says a wrong type better than pydantic's per-member union errors.
+_TYPE_MESSAGES = {
+    "prompt": "prompt must be a string or a list of strings",
+    "model": "model must be a non-empty string",
+    "stream": "stream must be true or false",
+}
+
+
+def _validated(model, body: dict, drop: tuple[str, ...] = ()):
+    """``body`` (less the ``drop`` fields, checked by hand for their own messages) validated by
+    ``model`` (``serve_app.protocol``), or a 400 naming the field."""
+    try:
+        return model.model_validate({k: v for k, v in body.items() if k not in drop})
+    except ValidationError as exc:
+        message, param = _validation_message(exc)
+        top = (param or "").split(".")[0] or None
+        if top in _TYPE_MESSAGES and top in body:
+            message = _TYPE_MESSAGES[top]
+        raise RequestError(400, message, param=top) from None
+
+
 @dataclass(frozen=True)
 class RoutePlan:
     prompts: list[str]
@@ -118,18 +140,12 @@ class RoutePlan:
 
 def parse_route_request(raw: bytes, limits: Limits, default_lambda: float, default_reward: str, pool: Sequence[str]) -> RoutePlan:
     body = parse_json_object(raw)
-    lam_raw = body.get("lambda")
-    try:
-        # λ is checked by hand below so that NaN/Infinity (accepted by Python's JSON) are refused clearly.
-        req = RouteRequest.model_validate({k: v for k, v in body.items() if k != "lambda"})
-    except ValidationError as exc:
-        message, param = _validation_message(exc)
-        if param and param.split(".")[0] == "prompt" and "prompt" in body:
-            message, param = "prompt must be a string or a list of strings", "prompt"
-        raise RequestError(400, message, param=param) from None
+    # λ is checked by hand so that NaN/Infinity (accepted by Python's JSON) get a clear message.
+    req = _validated(RouteRequest, body, drop=("lambda", "reward"))
     prompts = check_prompts([req.prompt] if isinstance(req.prompt, str) else req.prompt, limits)
+    lam_raw = body.get("lambda")
     lam = default_lambda if lam_raw is None else check_lambda_value(lam_raw, "lambda")
-    reward = default_reward if req.reward is None else check_reward(req.reward, "reward")
+    reward = default_reward if body.get("reward") is None else check_reward(body["reward"], "reward")
     override = check_override(req.model, pool) if req.model is not None else None
     return RoutePlan(prompts, lam, reward, override)
 
@@ -148,7 +164,7 @@ def parse_router_model_name(name: str) -> tuple[bool, Optional[float]]:
         return False, None
     if m.group("lam") is None:
         return True, None
-    return True, check_lambda_value(m.group("lam"), "model")
+    return True, check_lambda_value(m.group("lam"), "model", text_ok=True)
 
 
 def chat_text(messages: Any) -> str:
@@ -187,27 +203,30 @@ def parse_chat_request(
     body = parse_json_object(raw)
     text = chat_text(body.get("messages"))
     check_prompts([text], limits, what="messages")
-    model = body.get("model", ROUTER_MODEL)
-    if not isinstance(model, str) or not model:
+    if LAMBDA_FIELD in body and body[LAMBDA_FIELD] is not None:
+        check_lambda_value(body[LAMBDA_FIELD], LAMBDA_FIELD)
+    req = _validated(ChatCompletionRequest, body, drop=(LAMBDA_FIELD, REWARD_FIELD))
+    if not req.model:
         raise RequestError(400, "model must be a non-empty string", param="model")
-    is_router, name_lam = parse_router_model_name(model)
-    override = None if is_router else check_override(model, pool)
+    is_router, name_lam = parse_router_model_name(req.model)
+    override = None if is_router else check_override(req.model, pool)
     header_lam = headers.get(LAMBDA_HEADER)
     if header_lam is not None:
-        lam, source = check_lambda_value(header_lam, LAMBDA_HEADER), "header"
+        lam, source = check_lambda_value(header_lam, LAMBDA_HEADER, text_ok=True), "header"
     elif body.get(LAMBDA_FIELD) is not None:
-        lam, source = check_lambda_value(body[LAMBDA_FIELD], LAMBDA_FIELD), "body"
+        lam, source = float(body[LAMBDA_FIELD]), "body"
     elif name_lam is not None:
         lam, source = name_lam, "model"
     else:
         lam, source = default_lambda, "default"
-    reward_raw = headers.get(REWARD_HEADER) or body.get(REWARD_FIELD)
-    reward = default_reward if reward_raw is None else check_reward(reward_raw, REWARD_HEADER if headers.get(REWARD_HEADER) else REWARD_FIELD)
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise RequestError(400, "stream must be true or false", param="stream")
+    # Both are checked even when the header wins: a bad body field is the caller's error either way.
+    body_reward = None if body.get(REWARD_FIELD) is None else check_reward(body[REWARD_FIELD], REWARD_FIELD)
+    if headers.get(REWARD_HEADER) is not None:
+        reward = check_reward(headers[REWARD_HEADER], REWARD_HEADER)
+    else:
+        reward = body_reward or default_reward
     forward = {k: v for k, v in body.items() if k not in (LAMBDA_FIELD, REWARD_FIELD)}
-    return ChatPlan(text, lam, reward, override, stream, forward, source)
+    return ChatPlan(text, lam, reward, override, req.stream, forward, source)
 
 
 def fallback_order(reward: Mapping[str, float], cost: Mapping[str, float], available: Sequence[str]) -> list[str]:

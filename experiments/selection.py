@@ -1,6 +1,7 @@
 """How the training defaults were chosen: on the validation split carved from training data only.
 
-    python -m router.model.selection [--data dcrouter] [--out results/comparison/selection.json]
+    python -m experiments.selection [--data dcrouter] [--out results/comparison/selection.json]
+    python -m experiments --parts selection --datasets dcrouter          # the same, as a part of the comparison
 
 Every candidate is trained on dcrouter's train half (RouterBench split) with ``val_fraction=0.15``
 and seed 0 and scored by the paper-form AIQ (linear reward) of its best epoch on those validation
@@ -27,47 +28,56 @@ CANDIDATES = {
 }
 
 
+def select(table, encoder, base: dict | None = None) -> dict:
+    """Train every candidate on ``table``'s train half and score it on validation rows carved from it."""
+    from router.baselines.knn import KNNRouter
+    from router.core import Router
+    from router.data.splits import train_test_split
+    from router.evaluation.metrics import aiq_paper, ndch
+    from router.evaluation.sweep import sweep
+    from router.model.config import TrainConfig
+    from router.model.training import split_rows
+
+    settings = {**BASE, **(base or {})}
+    train, _ = train_test_split(table, "auto")
+    X = encoder.embed(train.prompts)
+    fit, val = split_rows(len(X), settings["val_fraction"], settings["seed"])  # the rows training holds out
+    Q, C = train.quality, train.cost
+    knn = KNNRouter(min(40, len(fit))).fit(X[fit], Q[fit], C[fit], train.models)
+    rows = {"KNN k=40 (routerbench reward)": {"val_aiq": aiq_paper(ndch(sweep(knn.predict(X[val]), Q[val], C[val], "routerbench")))}}
+    print(json.dumps(rows), flush=True)
+    for label, fields in CANDIDATES.items():
+        t0 = time.perf_counter()
+        router = Router.untrained(TrainConfig(**{**settings, **fields}), encoder)
+        est = router.fit(X, Q, C, train.models, prompts=train.prompts).predictor
+        best = est.history_[est.best_epoch_ - 1]
+        rows[label] = {
+            "fields": fields,
+            "val_aiq": best["val_aiq"],
+            "val_loss": best["val_loss"],
+            "best_epoch": est.best_epoch_,
+            "seconds": time.perf_counter() - t0,
+        }
+        print(json.dumps({label: rows[label]}), flush=True)
+    return {"data": table.name, "base": settings, "rows": rows}
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m router.model.selection", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.selection", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="dcrouter")
     p.add_argument("--out", default="results/comparison/selection.json")
     args = p.parse_args(argv)
 
     import torch
 
-    from router.baselines.knn import KNNRouter
     from router.data.io import load_table
-    from router.data.splits import train_test_split
     from router.embeddings import make_encoder
-    from router.evaluation.metrics import aiq_paper, ndch
-    from router.evaluation.sweep import sweep
-    from router.model.training import TrainConfig, _split, train_router
 
     torch.set_num_threads(1)
-    table = load_table(args.data)
-    train, _ = train_test_split(table, "auto")
-    encoder = make_encoder()
-    X, init = encoder.embed(train.prompts), encoder.embed(list(train.models))
-    fit, val = _split(len(X), BASE["val_fraction"], BASE["seed"])
-    Q, C = train.quality, train.cost
-    knn = KNNRouter(40).fit(X[fit], Q[fit], C[fit], train.models)
-    rows = {"KNN k=40 (routerbench reward)": {"val_aiq": aiq_paper(ndch(sweep(knn.predict(X[val]), Q[val], C[val], "routerbench")))}}
-    print(json.dumps(rows), flush=True)
-    for label, fields in CANDIDATES.items():
-        t0 = time.perf_counter()
-        pred = train_router(X, Q, C, train.models, TrainConfig(**{**BASE, **fields}), progress=False, model_init=init)
-        best = pred.history[pred.best_epoch - 1]
-        rows[label] = {
-            "fields": fields,
-            "val_aiq": best["val_aiq"],
-            "val_loss": best["val_loss"],
-            "best_epoch": pred.best_epoch,
-            "seconds": time.perf_counter() - t0,
-        }
-        print(json.dumps({label: rows[label]}), flush=True)
+    result = select(load_table(args.data), make_encoder())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"data": args.data, "base": BASE, "rows": rows}, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from experiments.compare import main
+
+sys.exit(main())
