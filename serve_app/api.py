@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from ray.serve.exceptions import BackPressureError
 
+from serve_app.deadlines import within_deadline
 from serve_app.protocol import RequestError
 from serve_app.serving import RouterService
 
@@ -26,10 +27,11 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
     app = FastAPI(title="llm-router", description="Cost-aware LLM routing (cross-attention router).")
     metrics = service.metrics
 
-    async def handle(endpoint: str, call: Callable[[], Awaitable[Response]]) -> Response:
+    async def handle(endpoint: str, call: Callable[[], Awaitable[Response]], headers=None) -> Response:
         t0 = time.perf_counter()
         try:
-            resp = await call()
+            # With headers: under the request's deadline (serve_app.deadlines; 504 past it).
+            resp = await (call() if headers is None else within_deadline(call, headers, service.args.request_timeout_s))
         except RequestError as exc:
             resp = JSONResponse(exc.to_body(), status_code=exc.status)
         except BackPressureError as exc:
@@ -52,14 +54,14 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
             result = await service.route(await request.body())
             return JSONResponse(result.model_dump(by_alias=True))
 
-        return await handle("route", call)
+        return await handle("route", call, request.headers)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         async def call() -> Response:
             return await service.chat(await request.body(), request.headers)
 
-        return await handle("chat", call)
+        return await handle("chat", call, request.headers)
 
     @app.get("/v1/models")
     async def models() -> Response:
