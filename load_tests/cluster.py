@@ -27,7 +27,7 @@ DEPLOYMENTS = ("Embedder", "Scorer", "Dispatcher")
 OPTION_KEYS = {
     "num_replicas", "autoscaling_config", "max_ongoing_requests", "max_queued_requests", "user_config",
     "ray_actor_options", "graceful_shutdown_timeout_s", "health_check_period_s", "health_check_timeout_s",
-    "logging_config",
+    "logging_config", "backpressure_config",
 }
 
 

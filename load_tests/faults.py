@@ -10,8 +10,11 @@ smoke tests assert on them):
 - :func:`backend_faults`: the stand-in backend (a test double) fails, hangs or is slow for the
   model the router picks most, then for every model. The dispatcher must fall back, and no request
   may outlive its deadline (``max_attempts × backend_timeout_s`` plus routing).
+- :func:`kill_controller_during_load`: ``ray.kill`` the Serve controller (a detached actor Ray
+  restarts) mid-run: requests must keep being answered by the running replicas.
 - :func:`overload`: open-loop traffic far above capacity. With ``max_queued_requests`` set on the
-  ingress the service answers 503 quickly instead of letting latency grow without bound.
+  ingress the service answers 503 quickly instead of letting latency grow without bound;
+  :func:`overload_report` checks the accepted p99 against a target and how fast the 503s came.
 """
 
 from __future__ import annotations
@@ -74,6 +77,36 @@ def kill_during_load(service: cluster.Service, deployment: str, load: LoadConfig
         time.sleep(0.25)
     result = bg.join(load.duration_s + load.timeout_s + 60)
     return _kill_report(result, load, deployment, killed, n_before, t_kill - result.started_at, replaced_s)
+
+
+CONTROLLER = "SERVE_CONTROLLER_ACTOR"
+
+
+def kill_controller_during_load(service: cluster.Service, load: LoadConfig, prompts: Sequence[str], kill_after_s: float = 3.0,
+                                recover_timeout_s: float = 120.0) -> dict:
+    """Kill the Serve controller ``kill_after_s`` into a closed-loop run; Ray restarts it (it is a
+    detached actor with unlimited restarts) and it recovers its state from the GCS."""
+    import ray
+
+    load = load.model_copy(update={"keep_records": True})
+    bg = _Background(load, prompts)
+    time.sleep(kill_after_s)
+    ray.kill(ray.get_actor(CONTROLLER, namespace="serve"), no_restart=False)
+    t_kill = time.time()
+    recovered_s = None
+    deadline = time.monotonic() + recover_timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if cluster.running_replicas(service.app_name):
+                recovered_s = time.time() - t_kill
+                break
+        except Exception:  # noqa: BLE001 - the controller is restarting
+            pass
+        time.sleep(0.25)
+    result = bg.join(load.duration_s + load.timeout_s + 60)
+    report = _kill_report(result, load, "controller", CONTROLLER, 1, t_kill - result.started_at, recovered_s)
+    report["kind"] = "kill_controller"
+    return report
 
 
 def _kill_report(result: LoadResult, load: LoadConfig, deployment: str, killed: str, n_before: int, kill_at: float,
@@ -169,10 +202,36 @@ def overload(service: cluster.Service, prompts: Sequence[str], rate: float, dura
     """Open-loop traffic at ``rate`` (well above capacity): what comes back, and how fast."""
     config = LoadConfig(url=service.url, endpoint=endpoint, mode="open", rate=rate, max_requests=int(rate * duration_s * 2),
                         duration_s=duration_s, timeout_s=timeout_s, max_in_flight=4096)
-    res = run_load(config, prompts)
+    res = run_load(config.model_copy(update={"keep_records": True}), prompts)
     shed = res.errors.get("503", 0)
     return {
         "kind": "overload", "offered_rps": rate, "sent": res.sent, "ok": res.ok, "shed_503": shed,
         "errors": res.errors, "throughput_rps": res.throughput_rps,
         "ok_latency_ms": res.latency_ms, "all_latency_ms": res.latency_all_ms,
+        "shed_latency_ms": _percentiles([r["latency"] * 1000 for r in res.records or [] if r["status"] == "503"]),
+        "unanswered": sum(1 for r in res.records or [] if not r["status"].isdigit()),
+    }
+
+
+def _percentiles(values: list[float]) -> dict:
+    import numpy as np
+
+    if not values:
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+    a = np.asarray(values)
+    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "max": float(a.max()), "n": int(a.size)}
+
+
+def overload_report(res: dict, target_p99_ms: float, shed_within_ms: float = 50.0) -> dict:
+    """The overload goals: accepted p99 within the target, every other answer a 503 within
+    ``shed_within_ms`` (p99 of the 503s), none without an answer (timeouts, dropped connections)."""
+    other = {k: v for k, v in res["errors"].items() if k != "503"}
+    ok_p99 = res["ok_latency_ms"].get("p99")
+    shed_p99 = res["shed_latency_ms"]["p99"]
+    return {
+        "accepted_p99_ms": ok_p99, "target_p99_ms": target_p99_ms,
+        "accepted_within_target": ok_p99 is not None and ok_p99 <= target_p99_ms,
+        "shed_p99_ms": shed_p99, "shed_max_ms": res["shed_latency_ms"]["max"],
+        "shed_within_ms": shed_within_ms, "shed_fast": shed_p99 is None or shed_p99 <= shed_within_ms,
+        "other_errors": other, "unanswered": res["unanswered"], "none_lost": not other and res["unanswered"] == 0,
     }

@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from ray.serve.exceptions import BackPressureError
 
+from serve_app.deadlines import TIMEOUT_HEADER, TIMEOUT_PATTERN, within_deadline
 from serve_app.protocol import (
     REQUEST_MODELS,
     ChatCompletion,
@@ -45,6 +46,7 @@ def _errors(*statuses: int) -> dict:
         400: "The request is malformed, a field is invalid, or a prompt or list is over the app's limits (the message names it).",
         502: "Every backend tried failed (x-router-fallbacks lists why).",
         503: "Overloaded (retry after Retry-After seconds), starting, or no backends configured.",
+        504: "The request's deadline (request_timeout_s, or x-router-timeout-ms) passed; its work was cancelled.",
         500: "An internal error.",
     }
     return {s: {"model": ErrorResponse, "description": reasons[s]} for s in statuses}
@@ -59,10 +61,11 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
     )
     metrics = service.metrics
 
-    async def handle(endpoint: str, call: Callable[[], Awaitable[Response]]) -> Response:
+    async def handle(endpoint: str, call: Callable[[], Awaitable[Response]], headers=None) -> Response:
         t0 = time.perf_counter()
         try:
-            resp = await call()
+            # With headers: under the request's deadline (serve_app.deadlines; 504 past it).
+            resp = await (call() if headers is None else within_deadline(call, headers, service.args.request_timeout_s))
         except RequestError as exc:
             resp = JSONResponse(exc.to_body(), status_code=exc.status)
         except BackPressureError as exc:
@@ -79,22 +82,22 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
             metrics.latency.observe((time.perf_counter() - t0) * 1000.0, tags={"stage": "total", "endpoint": endpoint})
         return resp
 
-    @app.post("/v1/route", response_model=RouteResponse, responses=_errors(400, 500, 503),
+    @app.post("/v1/route", response_model=RouteResponse, responses=_errors(400, 500, 503, 504),
               summary="Which pool model should answer each prompt, with every model's predicted quality, cost and reward")  # fmt: skip
     async def route(request: Request) -> Response:
         async def call() -> Response:
             result = await service.route(await request.body())
             return JSONResponse(result.model_dump(by_alias=True))
 
-        return await handle("route", call)
+        return await handle("route", call, request.headers)
 
-    @app.post("/v1/chat/completions", response_model=ChatCompletion, responses=_errors(400, 500, 502, 503),
+    @app.post("/v1/chat/completions", response_model=ChatCompletion, responses=_errors(400, 500, 502, 503, 504),
               summary="OpenAI-compatible chat: the router picks the model, forwards, and falls back on failure")  # fmt: skip
     async def chat(request: Request) -> Response:
         async def call() -> Response:
             return await service.chat(await request.body(), request.headers)
 
-        return await handle("chat", call)
+        return await handle("chat", call, request.headers)
 
     @app.get("/v1/models", response_model=ModelList, summary="The router pseudo-model and the pool")
     async def models() -> Response:
@@ -134,8 +137,12 @@ def _publish_request_schemas(app: FastAPI, service: RouterService) -> None:
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
                 }
+            timeout = {"name": TIMEOUT_HEADER, "in": "header", "required": False,
+                       "description": "This request's deadline in milliseconds (capped at the app's request_timeout_s).",
+                       "schema": {"type": "string", "pattern": TIMEOUT_PATTERN}}  # fmt: skip
+            schema["paths"]["/v1/route"]["post"]["parameters"] = [timeout]
             chat = schema["paths"]["/v1/chat/completions"]["post"]
-            chat["parameters"] = header_parameters()
+            chat["parameters"] = header_parameters() + [timeout]
             ok = chat["responses"]["200"]["content"]
             # Server-sent events (stream: true): OpenAI chat.completion.chunk objects, then [DONE].
             ok["text/event-stream"] = {"schema": {"description": "A chat.completion.chunk per event, then [DONE]."}}

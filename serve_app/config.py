@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router.rewards import check_lambda, check_reward
+from serve_app.retry import RetryPolicy
 
 
 class BatchingConfig(BaseModel):
@@ -133,6 +134,25 @@ class AppArgs(BaseModel):
     max_prompts_per_request: int = Field(1024, ge=1, description="Largest list accepted by /v1/route.")
     backend_timeout_s: float = Field(60.0, gt=0.0, description="Default per-attempt backend timeout (seconds).")
     max_attempts: int = Field(3, ge=1, description="Backends tried per chat request (the chosen one plus fallbacks).")
+    request_timeout_s: float = Field(
+        60.0,
+        gt=0.0,
+        le=3600.0,
+        description="Deadline of every /v1/route and /v1/chat/completions request, from arrival to the first byte of "
+        "the answer; a caller may lower it with the x-router-timeout-ms header. Work past it is cancelled and the "
+        "request answered 504. Long enough to outlast the replacement of a dead replica (see serve_app.deadlines); "
+        "a chat's fallbacks share it, so it should be about max_attempts x backend_timeout_s.",
+    )
+    replica_retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retries of the Embedder/Scorer calls when a replica dies (serve_app.retry)."
+    )
+
+    @model_validator(mode="after")
+    def _deadline_fits_a_backend(self) -> "AppArgs":
+        if self.request_timeout_s < self.backend_timeout_s:
+            raise ValueError(f"request_timeout_s ({self.request_timeout_s}) is shorter than backend_timeout_s "
+                             f"({self.backend_timeout_s}): a chat could time out before its first backend answers")  # fmt: skip
+        return self
 
     @field_validator("default_lambda")
     @classmethod

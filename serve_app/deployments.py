@@ -19,6 +19,7 @@ from ray.serve.handle import DeploymentHandle
 
 from serve_app.config import AppArgs, BackendConfig, BatchingConfig
 from serve_app.metrics import RouterMetrics, batch_metrics
+from serve_app.retry import call_with_retry
 
 log = logging.getLogger("ray.serve")
 
@@ -131,10 +132,13 @@ class Dispatcher:
         self.embedder = embedder
         self.scorer = scorer
 
+        retry = AppArgs.model_validate(args).replica_retry
+
         async def predict(prompts: list[str]) -> Prediction:
             # The embedder's response is handed to the scorer unresolved: the embeddings go
-            # replica-to-replica instead of through this one.
-            quality, cost = await self.scorer.score.remote(self.embedder.embed.remote(prompts))
+            # replica-to-replica instead of through this one. Both calls are pure: when a replica
+            # dies under them the chain is run again, within the request's deadline (serve_app.retry).
+            quality, cost = await call_with_retry(lambda: self.scorer.score.remote(self.embedder.embed.remote(prompts)), retry)
             return Prediction(quality=np.asarray(quality), cost=np.asarray(cost))
 
         backend_cfgs = {b["model"]: BackendConfig.model_validate(b) for b in backends}

@@ -7,8 +7,18 @@ read (JSONL lines / Parquet rows, parsed into id + prompt text or a quarantine r
 and a second, cheap pass over the same parse that streams malformed rows to the quarantine file.
 Then a summary is computed from the written Parquet (so it describes exactly what was written).
 
-Output folder layout: ``<out>/decisions/*.parquet``, ``<out>/quarantine.jsonl`` (unless
-``--quarantine`` names another file), ``<out>/summary.json``.
+Output folder layout: ``<out>/decisions/<unit>/*.parquet`` (read ``<out>/decisions`` as one
+Parquet dataset; ``_unit.json`` in each unit says which input files it routed), ``<out>/quarantine.jsonl``
+(unless ``--quarantine`` names another file), ``<out>/summary.json``.
+
+Complete or absent: the output is built in ``<out>.partial`` and moved to ``<out>`` only once
+``summary.json`` is written, so a killed run leaves nothing at ``<out>``. Input files are routed in
+*units* (``files_per_unit`` files, one Ray Data job each); a unit is written under
+``decisions/.tmp-<unit>`` and renamed to ``decisions/<unit>`` when all its rows and its manifest are
+on disk: the rename is the per-file completion marker. ``--resume`` reads the committed units,
+throws away a half-written one, and routes only the files no committed unit lists, so every row is
+written exactly once, and its decisions are those an uninterrupted run writes (a row's decisions
+depend only on its prompt, the artifact, λ and the reward, which a resume must keep: ``_run.json``).
 
 Actors take ``num_cpus=1`` and set torch's thread count themselves: Ray starts workers with
 OMP_NUM_THREADS=1, and an actor asking for every CPU of a 2-CPU node leaves none for the read
@@ -17,12 +27,15 @@ tasks, which then never schedule (a silent deadlock, seen with Ray 2.60 on a 2-C
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
 import posixpath
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -35,6 +48,11 @@ log = logging.getLogger(__name__)
 DECISIONS_DIR = "decisions"
 QUARANTINE_FILE = "quarantine.jsonl"
 SUMMARY_FILE = "summary.json"
+STAGING_SUFFIX = ".partial"
+UNIT_PREFIX = "unit-"
+UNIT_MANIFEST = "_unit.json"  # "_" and "." prefixes: ignored by Parquet dataset readers
+UNIT_QUARANTINE = "_quarantine.jsonl"
+RUN_FILE = "_run.json"
 
 
 class RouteLogsConfig(BaseModel):
@@ -54,7 +72,12 @@ class RouteLogsConfig(BaseModel):
     gpu: bool = Field(False, description="One GPU per actor; the encoder runs on CUDA.")
     threads: int | None = Field(None, ge=1, le=256, description="torch threads per actor; default: the node's CPUs / actors.")
     quarantine: str | None = Field(None, description="Quarantine JSONL path; default <out>/quarantine.jsonl.")
-    overwrite: bool = Field(False, description="Empty a non-empty output folder first.")
+    overwrite: bool = Field(False, description="Replace a non-empty output folder (when the new one is complete) "
+                            "and discard an interrupted run's staging folder.")
+    resume: bool = Field(False, description="Continue the interrupted run whose staging folder <out>.partial is "
+                         "there: route only the input files it has not finished.")
+    files_per_unit: int = Field(16, ge=1, le=100_000, description="Input files per Ray Data job (unit of completion): "
+                                "a killed run redoes at most its unfinished unit; each job starts its own actor pool.")
     cache_dir: str | None = Field(None, description="Embedding cache folder; default the project's cache.")
     use_cache: bool = Field(True, description="Look up and store embeddings in the on-disk cache.")
 
@@ -82,24 +105,6 @@ def _out_fs(path: str):
     if "://" in path:
         return pafs.FileSystem.from_uri(path)
     return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
-
-
-def prepare_output(out: str, overwrite: bool):
-    """(filesystem, path) of a fresh output folder. ``write_parquet`` appends to what is there, so a
-    non-empty folder is refused unless ``overwrite``, which empties it."""
-    import pyarrow.fs as pafs
-
-    fs, path = _out_fs(out)
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.File:
-        raise ValueError(f"--out {out!r} is a file, not a folder")
-    if info.type == pafs.FileType.Directory:
-        if fs.get_file_info(pafs.FileSelector(path)):
-            if not overwrite:
-                raise ValueError(f"--out {out!r} is not empty; choose a new folder or pass --overwrite")
-            fs.delete_dir_contents(path)
-    fs.create_dir(path, recursive=True)
-    return fs, path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +288,7 @@ def format_summary(summary: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The run
+# The run: units of input files, staged, then moved into place
 
 
 def _write_quarantine(parsed, fs, path: str) -> int:
@@ -301,31 +306,120 @@ def _write_quarantine(parsed, fs, path: str) -> int:
     return n
 
 
-def route_logs(cfg: RouteLogsConfig) -> dict:
-    """Run the pipeline (Ray must be initialised) and return the summary (also written as JSON)."""
-    import ray
+def _read_json(fs, path: str) -> dict:
+    with fs.open_input_stream(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def _write_json(fs, path: str, data: dict) -> None:
+    with fs.open_output_stream(path) as f:
+        f.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def _is_dir(fs, path: str) -> bool:
+    import pyarrow.fs as pafs
+
+    return fs.get_file_info(path).type == pafs.FileType.Directory
+
+
+def _run_identity(cfg: RouteLogsConfig) -> dict:
+    """What decides a row's decisions: a resumed run must agree on all of it, or its rows would not
+    be the rows an uninterrupted run writes."""
+    from router.model.artifact import MANIFEST_FILE
+
+    manifest = posixpath.join(os.path.abspath(cfg.artifact), MANIFEST_FILE)
+    with open(manifest, "rb") as f:
+        artifact_sha = hashlib.sha256(f.read()).hexdigest()
+    return {"input": cfg.input, "artifact_manifest_sha256": artifact_sha, "prompt_field": cfg.prompt_field,
+            "id_field": cfg.id_field, "lambdas": cfg.lambdas, "reward": cfg.reward}  # fmt: skip
+
+
+@dataclass
+class RunPaths:
+    fs: Any  # pyarrow.fs.FileSystem of the output
+    out: str  # where the finished output goes
+    staging: str  # where it is built
+
+    @property
+    def decisions(self) -> str:
+        return posixpath.join(self.staging, DECISIONS_DIR)
+
+
+def staging_path(out_path: str) -> str:
+    return out_path.rstrip("/") + STAGING_SUFFIX
+
+
+def prepare_output(out: str, overwrite: bool = False, resume: bool = False) -> RunPaths:
+    """Check ``--out`` and set up its staging folder (``<out>.partial``, next to it).
+
+    A non-empty ``--out`` is refused unless ``overwrite`` (it is replaced only when the new output is
+    complete). A staging folder left by an interrupted run is continued with ``resume``, removed
+    with ``overwrite``, and otherwise refused, so that two runs never mix their rows."""
+    import pyarrow.fs as pafs
+
+    if overwrite and resume:
+        raise ValueError("--resume continues an interrupted run and --overwrite starts over: pass one of them")
+    fs, path = _out_fs(out)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        raise ValueError(f"--out {out!r} is a file, not a folder")
+    if info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(path)):
+        if resume and fs.get_file_info(posixpath.join(path, SUMMARY_FILE)).type == pafs.FileType.File:
+            raise ValueError(f"--out {out!r} is complete already (it has {SUMMARY_FILE}); nothing to resume")
+        if not overwrite:
+            raise ValueError(f"--out {out!r} is not empty; choose a new folder or pass --overwrite")
+    staging = staging_path(path)
+    if _is_dir(fs, staging):
+        if overwrite:
+            fs.delete_dir(staging)
+        elif not resume:
+            raise ValueError(f"--out {out!r}: an interrupted run left {staging}; pass --resume to finish it "
+                             "or --overwrite to start over")  # fmt: skip
+    fs.create_dir(posixpath.join(staging, DECISIONS_DIR), recursive=True)
+    return RunPaths(fs, path, staging)
+
+
+def completed_units(paths: RunPaths) -> dict[str, dict]:
+    """Input file -> the manifest of the finished unit that routed it. A unit is finished when its
+    folder has its final name (renamed from ``.tmp-<unit>`` after every row and the manifest were
+    written), so a unit killed mid-write is never counted and its rows are never read."""
+    import pyarrow.fs as pafs
+
+    done: dict[str, dict] = {}
+    for info in paths.fs.get_file_info(pafs.FileSelector(paths.decisions)):
+        name = posixpath.basename(info.path)
+        if info.type != pafs.FileType.Directory or not name.startswith(UNIT_PREFIX):
+            continue
+        unit = _read_json(paths.fs, posixpath.join(info.path, UNIT_MANIFEST))
+        for f in unit["files"]:
+            if f["path"] in done:  # cannot happen by construction; refuse rather than write a row twice
+                raise RuntimeError(f"{f['path']} is in two finished units ({done[f['path']]['unit']}, {unit['unit']})")
+            done[f["path"]] = unit
+    return done
+
+
+def _unit_key(files: list[str]) -> str:
+    return UNIT_PREFIX + hashlib.sha256("\n".join(files).encode("utf-8")).hexdigest()[:16]
+
+
+def _file_sizes(files: InputFiles, paths: list[str]) -> dict[str, int]:
+    return {i.path: int(i.size) for i in files.filesystem.get_file_info(paths)}
+
+
+def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_files: list[str], threads: int) -> dict:
+    """Route one unit of input files into ``decisions/<unit>`` (built under ``.tmp-<unit>``, renamed when done)."""
+    import pyarrow.dataset as pads
     import ray.data
 
-    from router.core import Router
-
-    router = Router.load(cfg.artifact)  # fail fast, in the driver, on a bad artifact
-    if router.needs_tokens and router.encoder_name.startswith("hash:"):
-        raise ValueError(f"--artifact {cfg.artifact!r}: its variant needs token features, which a hash encoder has not")
-    models = list(router.models)
-    files = resolve_inputs(cfg.input)
-    fs, out_path = prepare_output(cfg.out, cfg.overwrite)
-    decisions = posixpath.join(out_path, DECISIONS_DIR)
-    if cfg.quarantine:
-        q_fs, q_path = _out_fs(cfg.quarantine)
-    else:
-        q_fs, q_path = fs, posixpath.join(out_path, QUARANTINE_FILE)
-
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    threads = cfg.threads or max(1, cpus // cfg.actors)
-    log.info("routing %d file(s) from %s with %d actor(s) x %d thread(s), λ=%s", files.count, cfg.input, cfg.actors, threads, cfg.lambdas)
-
-    started = time.perf_counter()
-    parsed = parsed_dataset(files, cfg.prompt_field, cfg.id_field)
+    fs = paths.fs
+    key = _unit_key(unit_files)
+    tmp = posixpath.join(paths.decisions, ".tmp-" + key)
+    if _is_dir(fs, tmp):  # a unit killed mid-write: its rows are thrown away and routed again
+        fs.delete_dir(tmp)
+    fs.create_dir(tmp, recursive=True)
+    chosen = set(unit_files)
+    unit = InputFiles(files.filesystem, [f for f in files.jsonl if f in chosen], [f for f in files.parquet if f in chosen])
+    parsed = parsed_dataset(unit, cfg.prompt_field, cfg.id_field)
     routed = parsed.filter(expr=_good_rows()).drop_columns(["error", "raw"]).map_batches(
         RouteBatches,
         fn_constructor_kwargs={
@@ -338,22 +432,104 @@ def route_logs(cfg: RouteLogsConfig) -> dict:
         num_cpus=1,
         num_gpus=1 if cfg.gpu else 0,
     )
-    routed.write_parquet(decisions, filesystem=fs)
+    routed.write_parquet(tmp, filesystem=fs)
+    n_bad = _write_quarantine(parsed, fs, posixpath.join(tmp, UNIT_QUARANTINE))
+    written = pads.dataset(tmp, filesystem=fs, format="parquet").count_rows()
+    if written % len(cfg.lambdas):
+        raise RuntimeError(f"unit {key}: {written} decisions is not a multiple of {len(cfg.lambdas)} λ values")
+    sizes = _file_sizes(files, unit_files)
+    manifest = {"unit": key, "rows_routed": written // len(cfg.lambdas), "rows_quarantined": n_bad,
+                "files": [{"path": f, "size": sizes[f]} for f in unit_files]}  # fmt: skip
+    _write_json(fs, posixpath.join(tmp, UNIT_MANIFEST), manifest)
+    fs.move(tmp, posixpath.join(paths.decisions, key))  # the unit's commit point
+    return manifest
+
+
+def _merge_quarantine(paths: RunPaths, units: list[dict], dest_fs, dest: str) -> None:
+    """One quarantine file from the units' parts, in input-file order; written beside ``dest`` and renamed."""
+    parent = posixpath.dirname(dest)
+    if parent:
+        dest_fs.create_dir(parent, recursive=True)
+    tmp = posixpath.join(parent, "." + posixpath.basename(dest) + ".tmp")
+    with dest_fs.open_output_stream(tmp) as out:
+        for unit in units:
+            with paths.fs.open_input_stream(posixpath.join(paths.decisions, unit["unit"], UNIT_QUARANTINE)) as f:
+                out.write(f.read())
+    dest_fs.move(tmp, dest)
+
+
+def route_logs(cfg: RouteLogsConfig, on_unit_done: Callable[[dict], None] | None = None) -> dict:
+    """Run the pipeline (Ray must be initialised) and return the summary (also written as JSON).
+
+    ``on_unit_done(manifest)`` is called after each unit is committed (progress; tests use it to
+    interrupt a run at a known point)."""
+    import ray
+
+    from router.core import Router
+
+    router = Router.load(cfg.artifact)  # fail fast, in the driver, on a bad artifact
+    if router.needs_tokens and router.encoder_name.startswith("hash:"):
+        raise ValueError(f"--artifact {cfg.artifact!r}: its variant needs token features, which a hash encoder has not")
+    models = list(router.models)
+    files = resolve_inputs(cfg.input)
+    paths = prepare_output(cfg.out, cfg.overwrite, cfg.resume)
+    fs = paths.fs
+    identity = _run_identity(cfg)
+    run_file = posixpath.join(paths.staging, RUN_FILE)
+    if fs.get_file_info(run_file).type.name == "File":
+        before = _read_json(fs, run_file)
+        differ = sorted(k for k in identity if before.get(k) != identity[k])
+        if differ:
+            raise ValueError(f"--resume: the interrupted run at {paths.staging} used other {', '.join(differ)}; "
+                             "resume it with the same options, or pass --overwrite to start over")  # fmt: skip
+    else:
+        _write_json(fs, run_file, identity)
+
+    all_files = sorted(files.jsonl + files.parquet)
+    done = completed_units(paths)
+    sizes = _file_sizes(files, [f for f in all_files if f in done])
+    for f, unit in done.items():
+        if f not in sizes:
+            raise ValueError(f"--resume: {f} was routed by the interrupted run but is no longer in --input {cfg.input!r}")
+        recorded = next(x["size"] for x in unit["files"] if x["path"] == f)
+        if recorded != sizes[f]:
+            raise ValueError(f"--resume: {f} changed since the interrupted run routed it ({recorded} -> {sizes[f]} bytes); "
+                             "pass --overwrite to start over")  # fmt: skip
+    pending = [f for f in all_files if f not in done]
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    threads = cfg.threads or max(1, cpus // cfg.actors)
+    log.info("routing %d of %d file(s) from %s (%d done before) with %d actor(s) x %d thread(s), λ=%s",
+             len(pending), len(all_files), cfg.input, len(all_files) - len(pending), cfg.actors, threads, cfg.lambdas)  # fmt: skip
+    started = time.perf_counter()
+    for i in range(0, len(pending), cfg.files_per_unit):
+        manifest = _route_unit(cfg, paths, files, pending[i : i + cfg.files_per_unit], threads)
+        if on_unit_done is not None:
+            on_unit_done(manifest)
     route_seconds = time.perf_counter() - started
-    n_bad = _write_quarantine(parsed, q_fs, q_path)
+
+    units = sorted({u["unit"]: u for u in completed_units(paths).values()}.values(), key=lambda u: u["files"][0]["path"])
+    if cfg.quarantine:
+        q_fs, q_path = _out_fs(cfg.quarantine)
+    else:
+        q_fs, q_path = fs, posixpath.join(paths.out, QUARANTINE_FILE)
+    staged_q = posixpath.join(paths.staging, QUARANTINE_FILE) if not cfg.quarantine else q_path
+    _merge_quarantine(paths, units, fs if not cfg.quarantine else q_fs, staged_q)
+    n_bad = sum(u["rows_quarantined"] for u in units)
     seconds = time.perf_counter() - started
 
-    stats = summarize(fs, decisions, models, cfg.lambdas) if fs.get_file_info(decisions).type.name == "Directory" else {
-        "per_lambda": [{"lambda": lam, "rows": 0, "share": {m: 0.0 for m in models}, "predicted_total_cost": 0.0,
-                        "predicted_mean_quality": 0.0, "best_model": None, "best_model_total_cost": 0.0,
-                        "best_model_mean_quality": 0.0, "cost_vs_best_model": None} for lam in cfg.lambdas]}  # fmt: skip
+    stats = summarize(fs, paths.decisions, models, cfg.lambdas) if _routed(units) else _empty_stats(models, cfg.lambdas)
     written = sum(p["rows"] for p in stats["per_lambda"])
     n_good = stats["per_lambda"][0]["rows"]
     if any(p["rows"] != n_good for p in stats["per_lambda"]):
         raise RuntimeError(f"decisions per λ differ: {[p['rows'] for p in stats['per_lambda']]}")
+    if n_good != _routed(units):  # every routed row once: none lost, none twice
+        raise RuntimeError(f"{n_good} decisions per λ on disk, but the units routed {_routed(units)} rows")
     summary = {
         "input": cfg.input,
         "files": files.count,
+        "files_resumed": len(all_files) - len(pending),
+        "units": len(units),
         "artifact": cfg.artifact,
         "models": models,
         "reward": cfg.reward,
@@ -362,13 +538,41 @@ def route_logs(cfg: RouteLogsConfig) -> dict:
         "rows_routed": n_good,
         "rows_quarantined": n_bad,
         "rows_written": written,
-        "decisions_path": decisions,
+        "decisions_path": posixpath.join(paths.out, DECISIONS_DIR),
         "quarantine_path": q_path,
         "seconds": seconds,
         "route_seconds": route_seconds,
         "rows_per_s": (n_good + n_bad) / seconds if seconds > 0 else 0.0,
         **stats,
     }
-    with fs.open_output_stream(posixpath.join(out_path, SUMMARY_FILE)) as f:
-        f.write(json.dumps(summary, indent=2).encode("utf-8"))
+    _write_json(fs, posixpath.join(paths.staging, SUMMARY_FILE), summary)  # written last: the staged output is complete
+    _publish(paths)
     return summary
+
+
+def _routed(units: list[dict]) -> int:
+    return sum(u["rows_routed"] for u in units)
+
+
+def _empty_stats(models: list[str], lambdas: list[float]) -> dict:
+    return {"per_lambda": [{"lambda": lam, "rows": 0, "share": {m: 0.0 for m in models}, "predicted_total_cost": 0.0,
+                            "predicted_mean_quality": 0.0, "best_model": None, "best_model_total_cost": 0.0,
+                            "best_model_mean_quality": 0.0, "cost_vs_best_model": None} for lam in lambdas]}  # fmt: skip
+
+
+def _publish(paths: RunPaths) -> None:
+    """Move the complete staging folder to ``--out`` (replacing an old output, for --overwrite)."""
+    import pyarrow.fs as pafs
+
+    fs = paths.fs
+    fs.delete_file(posixpath.join(paths.staging, RUN_FILE))
+    if fs.get_file_info(paths.out).type == pafs.FileType.Directory:
+        fs.delete_dir(paths.out)
+    parent = posixpath.dirname(paths.out)
+    if parent:
+        fs.create_dir(parent, recursive=True)
+    fs.move(paths.staging, paths.out)
+    # The per-unit quarantine parts were merged into one file; the unit manifests stay (what came from where).
+    for info in fs.get_file_info(pafs.FileSelector(posixpath.join(paths.out, DECISIONS_DIR))):
+        with contextlib.suppress(OSError):
+            fs.delete_file(posixpath.join(info.path, UNIT_QUARANTINE))

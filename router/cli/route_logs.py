@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--artifact", required=True, help="router artifact directory (from `router train`)")
     p.add_argument("--input", required=True, help="JSONL/Parquet file, folder or glob; local or a pyarrow filesystem URI")
-    p.add_argument("--out", required=True, help="output folder (decisions/*.parquet, quarantine.jsonl, summary.json)")
+    p.add_argument("--out", required=True, help="output folder (decisions/, quarantine.jsonl, summary.json); "
+                   "built in OUT.partial and moved into place when complete")
     p.add_argument("--prompt-field", default="prompt", help="field with the prompt string or an OpenAI messages list (default: prompt)")
     p.add_argument("--id-field", default="id", help="field with the row id (default: id)")
     p.add_argument("--lambda", dest="lambdas", default="1", help="comma-separated λ values, e.g. 0.1,1,10 (default: 1)")
@@ -25,7 +26,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads per actor (default: CPUs / actors)")
     p.add_argument("--gpu", action="store_true", help="run the encoder on one GPU per actor")
     p.add_argument("--quarantine", default=None, help="quarantine JSONL path (default: OUT/quarantine.jsonl)")
-    p.add_argument("--overwrite", action="store_true", help="empty a non-empty --out first")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out once the new output is complete; discard an interrupted run")
+    p.add_argument("--resume", action="store_true",
+                   help="finish the interrupted run of this --out (OUT.partial): route only the files it had not finished")
+    p.add_argument("--files-per-unit", type=int, default=16,
+                   help="input files per Ray Data job; the unit a killed run redoes (default: 16)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: the project's cache)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--ray-address", default=None, help="connect to this Ray cluster instead of starting a local one")
@@ -45,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             artifact=args.artifact, input=args.input, out=args.out, prompt_field=args.prompt_field,
             id_field=args.id_field, lambdas=parse_lambdas(args.lambdas), reward=args.reward,
             batch_size=args.batch_size, actors=args.actors, threads=args.threads, gpu=args.gpu,
-            quarantine=args.quarantine, overwrite=args.overwrite, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+            quarantine=args.quarantine, overwrite=args.overwrite, resume=args.resume,
+            files_per_unit=args.files_per_unit, cache_dir=args.cache_dir, use_cache=not args.no_cache,
         )  # fmt: skip
     except ValidationError as exc:
         err = exc.errors()[0]

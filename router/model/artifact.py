@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from router.atomic import commit_dir, discard_dir, staging_dir
 from router.model.config import TrainConfig
 from router.model.estimator import CostScaler, CrossAttentionPredictor
 
@@ -65,7 +66,7 @@ def save_artifact(
     prices: dict[str, float] | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Write ``predictor`` to ``out_dir`` (created; files of an earlier artifact there are replaced).
+    """Write ``predictor`` to ``out_dir`` atomically (an earlier artifact there is replaced as a whole).
 
     ``prices`` defaults to the predictor's mean training cost per prompt per model."""
     from safetensors.torch import save_file
@@ -78,9 +79,7 @@ def save_artifact(
     missing = [m for m in predictor.models if m not in prices]
     if missing:
         raise ArtifactError(f"prices missing for model(s) {missing}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST_FILE).unlink(missing_ok=True)  # an interrupted save must not look valid
+    final = Path(out_dir)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -102,12 +101,19 @@ def save_artifact(
         "c_ref": float(predictor.c_ref_),
         "cost_normalisation": predictor.scaler_.to_dict(),
     }
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    (out / POOL_FILE).write_text(json.dumps(pool, indent=2) + "\n")
-    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(out / WEIGHTS_FILE))
-    manifest = {"format": FORMAT, "sha256": {name: _sha256(out / name) for name in CONTENT_FILES}}
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
+    # Built in a new folder next to out_dir and renamed into place when complete (router.atomic):
+    # a killed save leaves the old artifact or none, never one that load_artifact accepts half-written.
+    out = staging_dir(final)
+    try:
+        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        (out / POOL_FILE).write_text(json.dumps(pool, indent=2) + "\n")
+        save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(out / WEIGHTS_FILE))
+        manifest = {"format": FORMAT, "sha256": {name: _sha256(out / name) for name in CONTENT_FILES}}
+        (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    except BaseException:
+        discard_dir(out)
+        raise
+    return commit_dir(out, final)
 
 
 def _read_json(path: Path) -> dict:

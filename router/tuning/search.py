@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from router.atomic import atomic_write_text
 from router.rewards import get_reward
 from router.tuning.data import Embedded
 
@@ -221,9 +222,11 @@ def write_outputs(rows: list[dict], settings: SearchSettings, out_dir: str | Pat
     if not complete:
         raise RuntimeError("no trial finished; see the Tune logs under --storage-path")
     paths = {"csv": out / "results.csv", "json": out / "results.json", "best": out / "best_config.yaml"}
-    pd.DataFrame(rows).to_csv(paths["csv"], index=False)
-    paths["json"].write_text(json.dumps({"settings": settings.model_dump(), "trials": rows, "best": complete[0]}, indent=2, default=str) + "\n")
-    paths["best"].write_text(best_config_yaml(complete[0], settings))
+    # Each file atomically (router.atomic), best_config.yaml last: a killed run leaves each file
+    # old, new or absent, and a new best_config.yaml only once the results it summarises are written.
+    atomic_write_text(paths["csv"], pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(paths["json"], json.dumps({"settings": settings.model_dump(), "trials": rows, "best": complete[0]}, indent=2, default=str) + "\n")
+    atomic_write_text(paths["best"], best_config_yaml(complete[0], settings))
     return paths
 
 

@@ -105,9 +105,8 @@ def test_killed_embedder_replica_is_replaced(service):
     res = kill_during_load(service, "Embedder", load, PROMPTS, kill_after_s=2.0, replace_timeout_s=60)
     assert res["replacement_running_s"] is not None, res
     assert res["killed"] not in cluster.replica_actor_names(APP, "Embedder")
-    # Requests lost at most those in flight when the replica died; they get a clean HTTP status.
-    assert res["failed_within_in_flight"], res
-    assert all(s.isdigit() for s in res["failed_by_status"]), res
+    # None lost: the Dispatcher retries the in-flight calls on the replacement (serve_app.retry).
+    assert res["failed"] == 0, res
     assert res["ok"] > 0
     cluster.wait_healthy(service.url, 30)
 

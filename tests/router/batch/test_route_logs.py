@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,7 +94,8 @@ def test_messages_route_like_their_user_text(ray_session, tiny_artifact, tmp_pat
 
 
 def test_refuses_non_empty_out_unless_overwrite(tmp_path):
-    """write_parquet appends to a folder: a used --out is refused, or emptied with overwrite."""
+    """A used --out is refused (or, with overwrite, replaced only once the new output is complete);
+    an interrupted run's staging folder is refused unless resumed or overwritten."""
     from router.batch.pipeline import prepare_output
 
     out = tmp_path / "out"
@@ -101,14 +103,89 @@ def test_refuses_non_empty_out_unless_overwrite(tmp_path):
     (out / "old.parquet").write_text("x")
     with pytest.raises(ValueError, match="not empty"):
         prepare_output(str(out), overwrite=False)
-    assert (out / "old.parquet").exists()
-    prepare_output(str(out), overwrite=True)
-    assert out.is_dir() and not any(out.iterdir())
+    paths = prepare_output(str(out), overwrite=True)
+    assert (out / "old.parquet").exists()  # still there: replaced only by a complete output
+    assert paths.staging == str(out) + ".partial" and (tmp_path / "out.partial" / "decisions").is_dir()
+    prepare_output(str(tmp_path / "b"))
+    with pytest.raises(ValueError, match="--resume"):  # b.partial is an interrupted run now
+        prepare_output(str(tmp_path / "b"))
+    assert prepare_output(str(tmp_path / "b"), resume=True).staging == str(tmp_path / "b.partial")
+    with pytest.raises(ValueError, match="pass one of them"):
+        prepare_output(str(tmp_path / "new"), overwrite=True, resume=True)
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
         prepare_output(str(tmp_path / "file"), overwrite=True)
-    fs, path = prepare_output(str(tmp_path / "new" / "deeper"), overwrite=False)
-    assert (tmp_path / "new" / "deeper").is_dir()
+    (out / "summary.json").write_text("{}")
+    with pytest.raises(ValueError, match="complete already"):
+        prepare_output(str(out), resume=True)
+
+
+def _three_logs(tmp_path):
+    """Three JSONL files of good and broken rows (ids repeat across files: ids need not be unique)."""
+    from tests.router.batch.conftest import GOOD_PROMPTS
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for f in range(3):
+        lines = [json.dumps({"id": f"r{i}", "prompt": f"{p} (file {f})"}) for i, p in enumerate(GOOD_PROMPTS)]
+        lines += ["{broken", json.dumps({"id": "x", "prompt": ""})]
+        (folder / f"part-{f}.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _fake_half_unit(staging):
+    """What a run killed while writing a unit leaves: rows under decisions/.tmp-<unit>."""
+    half = staging / "decisions" / ".tmp-unit-0000000000000000"
+    half.mkdir()
+    pd.DataFrame({"id": ["r0"], "lambda": [1.0], "model": ["bogus"]}).to_parquet(half / "x.parquet")
+
+
+def test_killed_run_resumed_gives_the_uninterrupted_decisions(ray_session, tiny_artifact, tmp_path):
+    """A run stopped after its first unit leaves nothing at --out; --resume routes only the other
+    files and ends with exactly the decisions of an uninterrupted run, no row twice."""
+    logs = _three_logs(tmp_path)
+    common = dict(artifact=tiny_artifact, input=str(logs), lambdas=[0.0, 10.0], cache_dir=str(tmp_path / "cache"))
+    whole = route_logs(RouteLogsConfig(out=str(tmp_path / "whole"), files_per_unit=3, **common))
+
+    class Killed(Exception):
+        pass
+
+    def kill(unit):
+        raise Killed(unit["unit"])
+
+    out = tmp_path / "resumed"
+    with pytest.raises(Killed):
+        route_logs(RouteLogsConfig(out=str(out), files_per_unit=1, **common), on_unit_done=kill)
+    staging = tmp_path / "resumed.partial"
+    assert not out.exists() and staging.is_dir()  # nothing that looks complete
+    (unit,) = [d for d in (staging / "decisions").iterdir() if d.name.startswith("unit-")]
+    assert [f["path"].rsplit("/", 1)[1] for f in json.loads((unit / "_unit.json").read_text())["files"]] == ["part-0.jsonl"]
+    _fake_half_unit(staging)
+    with pytest.raises(ValueError, match="--resume"):  # a plain re-run does not mix with the leftovers
+        route_logs(RouteLogsConfig(out=str(out), **common))
+    with pytest.raises(ValueError, match="lambdas"):  # a resume must decide the same way
+        route_logs(RouteLogsConfig(out=str(out), resume=True, **{**common, "lambdas": [1.0]}))
+
+    resumed = route_logs(RouteLogsConfig(out=str(out), resume=True, files_per_unit=2, **common))
+    assert not staging.exists() and (out / "summary.json").is_file()
+    assert resumed["files_resumed"] == 1 and resumed["units"] == 2
+    for key in ("rows_read", "rows_routed", "rows_quarantined", "rows_written"):
+        assert resumed[key] == whole[key], key
+    assert (whole["rows_routed"], whole["rows_quarantined"]) == (15, 6)
+
+    def decisions(folder):
+        d = pd.read_parquet(folder / "decisions")
+        return d.sort_values(["source", "line", "lambda"]).reset_index(drop=True)
+
+    a, b = decisions(tmp_path / "whole"), decisions(out)
+    assert not b.duplicated(["source", "line", "lambda"]).any() and len(b) == 15 * 2
+    assert "bogus" not in set(b["model"])
+    assert (a[["id", "source", "line", "lambda", "model"]] == b[["id", "source", "line", "lambda", "model"]]).all().all()
+    assert np.allclose(a["reward"], b["reward"]) and np.allclose(a["cost"], b["cost"])
+    qa = _quarantine(tmp_path / "whole" / "quarantine.jsonl")
+    qb = _quarantine(out / "quarantine.jsonl")
+    assert qa == qb and len(qa) == 6
+    assert not list(out.glob("decisions/*/_quarantine.jsonl"))  # merged into one file, not kept twice
 
 
 def test_bad_options_are_named():
