@@ -41,6 +41,11 @@ FAMILIES: dict[str, str] = {
 }
 
 
+# Families that are baselines to beat (the RouterBench routers and matrix factorisation): the
+# evaluation compares every row with the best of these (``router.evaluation.bootstrap``).
+BASELINE_FAMILIES = frozenset({"knn", "mlp", "svm", "mf"})
+
+
 def family_builder(name: str) -> Callable[[BuildContext], list[RouterEntry]]:
     if name not in FAMILIES:
         raise ValueError(f"unknown router {name!r}; choose from {', '.join(FAMILIES)}")
