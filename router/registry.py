@@ -37,6 +37,7 @@ FAMILIES: dict[str, str] = {
     "knn": "router.baselines.knn:build_family",
     "mlp": "router.baselines.mlp:build_family",
     "svm": "router.baselines.svm:build_family",
+    "mf": "router.baselines.mf:build_family",
     "cross_attention": "router.model.family:build_family",
 }
 
