@@ -4,7 +4,8 @@ RouterBench table and write ``results.json`` and ``cost_quality.png``.
 Every evaluation also reports the deployable no-router (``no_router_<reward>``: at each λ the single
 model best on the TRAINING rows, sent every test prompt) and a paired bootstrap over the test
 prompts of each row's AIQ difference to the best baseline, its no-router row and the zero router
-(95% interval; a difference whose interval contains 0 is printed as a tie). ``--seeds N`` repeats
+(95% interval; a difference whose interval contains 0 is printed as a tie), and per row the
+expected calibration error of predicted quality (``calibration``; ``reliability.png``). ``--seeds N`` repeats
 the evaluation with N seeds and reports mean ± std (``<key>_std``, ``<key>_seeds``; per-seed
 results under ``runs``).
 
@@ -52,6 +53,12 @@ def add_parser(subparsers) -> None:
         default=1000,
         help="paired bootstrap resamples of the test prompts for the AIQ differences (default 1000; 0 = none)",
     )
+    p.add_argument(
+        "--calibrate",
+        default=None,
+        help="also evaluate every router with post-hoc calibration: temperature and/or isotonic (comma list), fitted on "
+        "a validation carve of the TRAINING rows; rows <row>+<method>",
+    )
     p.add_argument("--cross-domain", action="store_true", help="leave-one-domain-out over every domain of --data")
     p.add_argument("--artifact", default=None, help="a trained router artifact directory, for the cross_attention family")
     p.add_argument("--drop-incomplete", action="store_true", help="drop rows with a missing score or cost instead of failing")
@@ -89,6 +96,7 @@ def run(args) -> int:
     from router.data.io import load_table
     from router.data.splits import train_test_split
     from router.embeddings import DEFAULT_ENCODER, make_encoder
+    from router.calibration import parse_methods
     from router.evaluation.bootstrap import BootstrapConfig
     from router.evaluation.runner import (
         evaluate_cross_domain,
@@ -108,6 +116,7 @@ def run(args) -> int:
     if args.bootstrap < 0:
         raise ValueError(f"--bootstrap: expected an integer >= 0 (0 = no bootstrap), got {args.bootstrap}")
     boot = BootstrapConfig(resamples=args.bootstrap, seed=args.seed)
+    calibrate = parse_methods(args.calibrate)
     if args.cross_domain and args.train_data:
         raise ValueError("--cross-domain and --train-data exclude each other (cross-domain splits --data by domain)")
     if args.artifact and not Path(args.artifact).exists():
@@ -118,7 +127,7 @@ def run(args) -> int:
     encoder = make_encoder(args.encoder or DEFAULT_ENCODER)
     # The cross-attention family reads the encoder to start model embeddings from the model names
     # and to check a loaded artifact was trained on the same encoder.
-    ctx = BuildContext(seed=args.seed, artifact=args.artifact, options={"encoder": encoder})
+    ctx = BuildContext(seed=args.seed, artifact=args.artifact, options={"encoder": encoder, "calibrate": calibrate})
 
     if args.cross_domain:
         summary, per_domain = evaluate_cross_domain(table, routers, encoder, ctx, grid, dataset=dataset, seeds=args.seeds, bootstrap=boot)

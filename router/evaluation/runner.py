@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from router.baselines.prior import PriorPredictor
+from router.calibration import calibrated_entries, calibration_report, plot_reliability
 from router.data.splits import leave_one_domain_out
 from router.data.table import DataValidationError, RoutingTable
 from router.evaluation.bootstrap import ZERO, BootstrapConfig, Unit, compare_rows, format_intervals
@@ -98,6 +99,10 @@ def evaluate_run(
         raise DataValidationError(f"train and test pools differ: {models} vs {list(test.models)}")
     test = test.with_models(models)
     builders = [(name, family_builder(name)) for name in router_names]  # unknown names fail before work
+    # ``ctx.options["calibrate"]``: post-hoc calibration methods; each adds calibrated copies of
+    # every (unfitted) family's rows, named ``<row>+<method>``.
+    for method in (ctx.options or {}).get("calibrate") or ():
+        builders += [(name, _calibrated_builder(build, method)) for name, build in builders[: len(router_names)]]
 
     t0 = time.perf_counter()
     X_train = encoder.embed(train.prompts)
@@ -145,6 +150,8 @@ def evaluate_run(
         floors[row] = no_router_row(reward)
     floor_rows = list(dict.fromkeys(floors.values()))
 
+    calibration = _calibration(predictions, q_test, models)
+
     single = np.stack([c_test.sum(axis=0), q_test.mean(axis=0)], axis=1)
     zero_hull = zero_router(single)
     hulls = {row: ndch(pts[:, :2]) for row, pts in sweeps.items()}
@@ -171,8 +178,29 @@ def evaluate_run(
         "zero_router": {"aiq": aiq_paper(zero_hull), "aiq_routerbench": rb["__zero__"], "points": zero_hull.tolist()},
         "oracle": {"quality": float(oq), "cost": float(oc)},
         "single_models": {m: {"quality": float(q), "cost": float(c)} for m, (c, q) in zip(models, single)},
+        "calibration": calibration,
     }
     return Run(results, Unit(q_test, c_test, choices), baselines, floors)
+
+
+def _calibrated_builder(build, method: str):
+    def builder(ctx: BuildContext):
+        return calibrated_entries(build(ctx), method, ctx.seed)
+
+    return builder
+
+
+def _calibration(predictions: Mapping[str, Prediction], q_test: np.ndarray, models: Sequence[str]) -> dict:
+    """Per row (no-router rows included) the calibration of its predicted quality on the test
+    rows; rows sharing one predictor share one report."""
+    reports: dict[int, dict] = {}
+    out = {}
+    for row, pred in predictions.items():
+        key = id(pred)
+        if key not in reports:
+            reports[key] = calibration_report(pred.quality, q_test, models)
+        out[row] = reports[key]
+    return out
 
 
 def point_aiqs(results: dict) -> dict[str, float]:
@@ -357,7 +385,8 @@ def format_table(results: dict) -> str:
     multi = len(results.get("seeds") or []) > 1
     nw = 15 if multi else 7
     w = max(34, *(len(name) + 1 for name in names))
-    head = f"{'router':<{w}} {'AIQ':>{nw}} {'AIQ(RB)':>{nw}} {'max quality':>{nw}} {'cost@max ($)':>13}"
+    cal = results.get("calibration") or {}
+    head = f"{'router':<{w}} {'AIQ':>{nw}} {'AIQ(RB)':>{nw}} {'max quality':>{nw}} {'cost@max ($)':>13} {'ECE':>{nw}}"
     lines = [
         f"dataset {results['dataset']}: {results['n_train']} train, {results['n_test']} test prompts, "
         f"{len(results['models'])} models{_seed_note(results)}",
@@ -367,7 +396,7 @@ def format_table(results: dict) -> str:
     for row, r in [*results["routers"].items(), *results.get("no_router", {}).items()]:
         lines.append(
             f"{row:<{w}} {fmt(r, 'aiq', nw)} {fmt(r, 'aiq_routerbench', nw)} {fmt(r, 'max_quality', nw)} "
-            f"{_fmt_cost(r['cost_at_max_quality']):>13}"
+            f"{_fmt_cost(r['cost_at_max_quality']):>13} {fmt(cal.get(row, {}), 'ece', nw)}"
         )
     z = results["zero_router"]
     last = z["points"][-1] if "points" in z else None
@@ -387,10 +416,11 @@ def format_cross_domain_table(summary: dict) -> str:
     multi = len(summary.get("seeds") or []) > 1
     nw = 15 if multi else 7
     w = 44
-    head = f"{'router (mean over ' + str(len(cd['domains'])) + ' held-out domains)':<{w}} {'AIQ':>{nw}} {'AIQ(RB)':>{nw}} {'max quality':>{nw}}"
+    cal = cd["mean"].get("calibration") or {}
+    head = f"{'router (mean over ' + str(len(cd['domains'])) + ' held-out domains)':<{w}} {'AIQ':>{nw}} {'AIQ(RB)':>{nw}} {'max quality':>{nw}} {'ECE':>{nw}}"
     lines = [f"dataset {summary['dataset']}: leave-one-domain-out{_seed_note(summary)}", head, "-" * len(head)]
     for row, r in [*cd["mean"]["routers"].items(), *cd["mean"].get("no_router", {}).items()]:
-        lines.append(f"{row:<{w}} {fmt(r, 'aiq', nw)} {fmt(r, 'aiq_routerbench', nw)} {fmt(r, 'max_quality', nw)}")
+        lines.append(f"{row:<{w}} {fmt(r, 'aiq', nw)} {fmt(r, 'aiq_routerbench', nw)} {fmt(r, 'max_quality', nw)} {fmt(cal.get(row, {}), 'ece', nw)}")
     z = cd["mean"]["zero_router"]
     lines.append(f"{'zero router':<{w}} {fmt(z, 'aiq', nw)} {fmt(z, 'aiq_routerbench', nw)}")
     lines.append(f"{'oracle':<{w}} {'':>{nw}} {'':>{nw}} {fmt(cd['mean']['oracle'], 'quality', nw)}")
@@ -463,9 +493,24 @@ def write_results(results: dict, out_dir: str | Path) -> Path:
     if "runs" in results:
         for seed, run in zip(results["seeds"], results["runs"]):
             plot_cost_quality(run, out / f"cost_quality_seed{seed}.png")
+            write_reliability(run, out / f"reliability_seed{seed}.png")
     else:
         plot_cost_quality(results, out / "cost_quality.png")
+        write_reliability(results, out / "reliability.png")
     return path
+
+
+def write_reliability(results: dict, path: Path) -> None:
+    """The reliability diagram of every predictor of a single run (rows sharing a predictor are
+    drawn once, labelled with all their names)."""
+    groups: dict[str, list[str]] = {}
+    reports = {}
+    for row, rep in (results.get("calibration") or {}).items():
+        key = json.dumps(rep["bins"])
+        groups.setdefault(key, []).append(row)
+        reports[key] = rep
+    if reports:
+        plot_reliability({",".join(groups[k]): reports[k] for k in reports}, path, f"{results['dataset']}: reliability of predicted quality")
 
 
 def write_cross_domain(summary: dict, per_domain: Mapping[str, dict], out_dir: str | Path) -> Path:

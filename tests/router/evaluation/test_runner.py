@@ -95,7 +95,7 @@ def test_reference_points_on_a_tiny_table(tiny_tables, hashing_encoder, monkeypa
 def test_schema_on_the_synthetic_table(synthetic_table, hashing_encoder, tmp_path):
     train, test = routerbench_split(synthetic_table)
     res = runner.evaluate(train, test, ["knn", "svm"], hashing_encoder, BuildContext(seed=1))
-    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "no_router", "zero_router", "oracle", "single_models", "bootstrap"}
+    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "no_router", "zero_router", "oracle", "single_models", "bootstrap", "calibration"}
     assert (res["n_train"], res["n_test"]) == (len(train), len(test))
     assert list(res["routers"]) == ["knn_k5", "knn_k10", "knn_k40", "svm"]
     for r in res["routers"].values():
@@ -146,7 +146,7 @@ def test_cross_domain_summary(synthetic_table, hashing_encoder, tmp_path):
     assert list(per_domain) == ["chat", "code", "math"]
     cd = summary["cross_domain"]
     assert set(cd) == {"domains", "mean", "bootstrap"}
-    assert set(cd["domains"]["math"]) == {"n_train", "n_test", "routers", "no_router", "zero_router", "oracle"}
+    assert set(cd["domains"]["math"]) == {"n_train", "n_test", "routers", "no_router", "zero_router", "oracle", "calibration"}
     # The pooled bootstrap's point difference is the mean over domains of the per-domain ones.
     d = cd["bootstrap"]["rows"]["knn_k10"]["vs_zero_router"]["diff"]
     assert d == pytest.approx(np.mean([per_domain[x]["routers"]["knn_k10"]["aiq"] - per_domain[x]["zero_router"]["aiq"] for x in per_domain]))
