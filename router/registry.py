@@ -39,6 +39,9 @@ FAMILIES: dict[str, str] = {
     "svm": "router.baselines.svm:build_family",
     "mf": "router.baselines.mf:build_family",
     "cross_attention": "router.model.family:build_family",
+    # Uncertainty-aware wrappers (router.model.uncertainty): deep ensemble + shrinkage to the prior.
+    "cross_attention_unc": "router.model.uncertainty:build_cross_attention_family",
+    "mf_unc": "router.model.uncertainty:build_mf_family",
 }
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from router.baselines.prior import PriorPredictor
 from router.calibration import calibrated_entries, calibration_report, plot_reliability
-from router.data.splits import leave_one_domain_out
+from router.data.splits import domains, leave_one_domain_out
 from router.data.table import DataValidationError, RoutingTable
 from router.evaluation.bootstrap import ZERO, BootstrapConfig, Unit, compare_rows, format_intervals
 from router.evaluation.metrics import aiq_paper, aiq_routerbench, common_c_max, max_quality, ndch, zero_router
@@ -131,7 +131,9 @@ def evaluate_run(
             t0 = time.perf_counter()
             if not entry.fitted:
                 log.info("fitting %s on %d prompts ...", label, len(train))
-                entry.predictor.fit(X_train, q_train, c_train, models)
+                # Predictors that choose knobs on leave-one-domain-out folds of the training side get its domains.
+                extra = {"domains": domains(train.eval_names)} if getattr(entry.predictor, "wants_domains", False) else {}
+                entry.predictor.fit(X_train, q_train, c_train, models, **extra)
             pred = _align(entry.predictor.predict(X_test), getattr(entry.predictor, "models", ()), models, label)
             for row, reward in entry.rows.items():
                 add_row(row, pred, reward)

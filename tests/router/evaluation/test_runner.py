@@ -167,3 +167,21 @@ def test_cross_domain_summary(synthetic_table, hashing_encoder, tmp_path):
 def test_domain_dirnames_are_safe():
     assert runner.domain_dirname("mmlu/high school") == "mmlu_high_school"
     assert runner.domain_dirname("grade-school-math") == "grade-school-math"
+
+
+def test_predictors_that_want_domains_get_the_training_domains(synthetic_table, hashing_encoder, monkeypatch):
+    from router.baselines.mf import MFRouter
+    from router.evaluation.bootstrap import BootstrapConfig
+    from router.model.uncertainty import UncertaintyRouter
+
+    router = UncertaintyRouter(lambda s: MFRouter({"seed": s, "max_epochs": 3, "dim": 4}), {"members": 2, "domain_folds": 1})
+    mod = types.ModuleType("tests_unc")
+    mod.build = lambda ctx: [RouterEntry(router, {"unc": "routerbench"})]
+    monkeypatch.setitem(FAMILIES, "unc", "tests_unc:build")
+    monkeypatch.setitem(sys.modules, "tests_unc", mod)
+    train, test = routerbench_split(synthetic_table)
+    res = runner.evaluate(train, test, ["unc", "knn"], hashing_encoder, bootstrap=BootstrapConfig(resamples=50))
+    assert router.selection_["folds"][1].startswith("domain ")
+    # Not a baseline family: compared with the best baseline (a knn row) and its floor.
+    assert res["bootstrap"]["rows"]["unc"]["vs_best_baseline"]["baseline"].startswith("knn")
+    assert res["bootstrap"]["rows"]["unc"]["vs_no_router"]["no_router"] == "no_router_routerbench"
