@@ -251,7 +251,8 @@ def seeded_context(ctx: BuildContext | None, i: int) -> BuildContext:
     return replace(ctx, seed=ctx.seed + i)
 
 
-def _runs(split, n_seeds: int, router_names, encoder, ctx, grid, dataset) -> list[Run]:
+def evaluate_runs(split, n_seeds: int, router_names, encoder, ctx=None, grid: Grid = None, dataset=None) -> list[Run]:
+    """The ``n_seeds`` runs of :func:`evaluate_seeds`, before they are combined."""
     runs = []
     for i in range(n_seeds):
         train, test = split(i)
@@ -261,7 +262,8 @@ def _runs(split, n_seeds: int, router_names, encoder, ctx, grid, dataset) -> lis
     return runs
 
 
-def _combine(runs: Sequence[Run], ctx: BuildContext | None, bootstrap: BootstrapConfig | None) -> dict:
+def combine_runs(runs: Sequence[Run], ctx: BuildContext | None = None, bootstrap: BootstrapConfig | None = None) -> dict:
+    """One run's results, or the mean ± std of several, with the bootstrap pooled over them."""
     if len(runs) == 1:
         results = dict(runs[0].results)
     else:
@@ -288,7 +290,31 @@ def evaluate_seeds(
     difference (each seed's test prompts resampled on their own)."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
-    return _combine(_runs(split, seeds, router_names, encoder, ctx, grid, dataset), ctx, bootstrap)
+    return combine_runs(evaluate_runs(split, seeds, router_names, encoder, ctx, grid, dataset), ctx, bootstrap)
+
+
+def save_runs(runs: Sequence[Run], path: str | Path) -> None:
+    """Runs to ``path`` (.npz: test quality/cost and every row's choices; results as JSON), so a
+    long evaluation can be resumed and still pooled by the bootstrap."""
+    arrays, meta = {}, []
+    for i, r in enumerate(runs):
+        arrays[f"{i}/quality"], arrays[f"{i}/cost"] = r.unit.quality, r.unit.cost
+        for row, ch in r.unit.choices.items():
+            arrays[f"{i}/choices/{row}"] = ch
+        meta.append({"results": r.results, "baselines": r.baselines, "floors": r.floors, "rows": list(r.unit.choices)})
+    arrays["meta"] = np.array(json.dumps(meta))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+
+
+def load_runs(path: str | Path) -> list[Run]:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        runs = []
+        for i, m in enumerate(meta):
+            choices = {row: z[f"{i}/choices/{row}"] for row in m["rows"]}
+            runs.append(Run(m["results"], Unit(z[f"{i}/quality"], z[f"{i}/cost"], choices), m["baselines"], m["floors"]))
+    return runs
 
 
 # -- cross-domain -------------------------------------------------------------------------------
@@ -361,8 +387,8 @@ def evaluate_cross_domain(
     folds = list(leave_one_domain_out(table))
     for i, (domain, train, test) in enumerate(folds, 1):
         log.info("[%d/%d] held-out domain %s: %d train, %d test", i, len(folds), domain, len(train), len(test))
-        runs = _runs(lambda _: (train, test), seeds, router_names, encoder, ctx, grid, f"{dataset or table.name}[{domain}]")
-        per_domain[domain] = _combine(runs, ctx, bootstrap)
+        runs = evaluate_runs(lambda _: (train, test), seeds, router_names, encoder, ctx, grid, f"{dataset or table.name}[{domain}]")
+        per_domain[domain] = combine_runs(runs, ctx, bootstrap)
         all_runs.extend(runs)
     summary = summarise_cross_domain(per_domain, dataset or table.name, table.models, pooled_bootstrap(all_runs, bootstrap))
     return summary, per_domain

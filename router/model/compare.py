@@ -6,9 +6,16 @@
 Parts (each writes its own JSON under ``OUT/<dataset>/`` so parts can be rerun alone):
 
 * ``main``: in-distribution (the dataset's train/test split, ``router.data.splits.train_test_split``
-  mode ``auto``) through the evaluation runner: cross-attention (linear and exponential rewards),
-  KNN, MLP, SVM, zero router, oracle, single models; ``OUT/<dataset>/in_distribution/``.
-* ``cross``: leave-one-domain-out for every domain, averaged; ``OUT/<dataset>/cross_domain/``.
+  mode ``auto``; with ``--seeds N`` seed run i splits with seed 42 + i where the split is random)
+  through the evaluation runner: cross-attention (linear and exponential rewards), KNN, MLP, SVM,
+  MF, the deployable no-router rows, zero router, oracle, single models, each row's calibration
+  error, and the paired bootstrap of the AIQ differences; ``OUT/<dataset>/in_distribution/``.
+* ``cross``: leave-one-domain-out for every domain, averaged, with the bootstrap pooled over all
+  (domain, seed) test sets; ``OUT/<dataset>/cross_domain/``.
+
+``--seeds`` (default 5) and ``--bootstrap`` (default 1000 resamples) apply to ``main`` and
+``cross``; ``--routers`` / ``--cross-routers`` choose their router families (e.g. add
+``cross_attention_unc`` for the uncertainty-aware router, at K× the training cost).
 * ``ablation``: the two attention variants (prompt_queries, model_queries with static token
   features) trained on the same split: AIQ, validation AIQ, parameters, train time, prompts/s.
 * ``stability``: linear vs exponential reward over λ on the default router's test predictions.
@@ -35,11 +42,15 @@ import numpy as np
 log = logging.getLogger("router.model.compare")
 
 PARTS = ("main", "cross", "ablation", "stability", "extend", "tables")
-ROUTERS = ("cross_attention", "knn", "mlp", "svm")
+ROUTERS = ("cross_attention", "knn", "mlp", "svm", "mf")
 # Leave-one-domain-out refits every router once per domain. RouterBench's MLP (18 scikit-learn
 # fits per fold on dcrouter, ~6 min per fold here) does not fit the CPU budget for 13 folds, so the
 # default cross-domain run leaves it out (``--cross-routers`` puts it back).
-CROSS_ROUTERS = ("cross_attention", "knn", "svm")
+CROSS_ROUTERS = ("cross_attention", "knn", "svm", "mf")
+# Seeds and bootstrap resamples of the main and cross parts (issue 10: every claim from >= 5 seeds
+# with a paired-bootstrap interval); --seeds / --bootstrap override.
+SEEDS = 5
+RESAMPLES = 1000
 EXTEND_PROMPTS = 100
 _DEFAULT_RUN: dict = {}  # dataset -> (predictor, test prediction) of the default config, shared by parts
 ENCODER = None  # the run's encoder (set by main); also embeds model names for their initialisation
@@ -67,51 +78,74 @@ def _aiqs(prediction, test, c_ref, rewards=("linear", "exponential")) -> dict:
     return out
 
 
-def part_main(name, table, encoder, config, out: Path) -> None:
-    from router.evaluation.runner import evaluate, format_table, write_results
+def _context(config, encoder):
+    """The build context: the config's seed is the base seed that --seeds counts up from (the
+    cross-attention family takes its seed from the context when the options leave it out)."""
     from router.registry import BuildContext
 
-    train, test = _split(table)
-    ctx = BuildContext(seed=config.seed, options={"cross_attention": config, "encoder": encoder})
-    results = evaluate(train, test, ROUTERS, encoder, ctx, dataset=name)
+    return BuildContext(seed=config.seed, options={"cross_attention": config.model_dump(exclude={"seed"}), "encoder": encoder})
+
+
+def part_main(name, table, encoder, config, out: Path, routers=ROUTERS, seeds=SEEDS, resamples=RESAMPLES) -> None:
+    from router.data.splits import train_test_split
+    from router.evaluation.bootstrap import BootstrapConfig
+    from router.evaluation.runner import evaluate_seeds, format_table, write_results
+
+    ctx = _context(config, encoder)
+    results = evaluate_seeds(
+        lambda i: train_test_split(table, "auto", seed=42 + i), list(routers), encoder, ctx, dataset=name,
+        seeds=seeds, bootstrap=BootstrapConfig(resamples=resamples, seed=config.seed),
+    )  # fmt: skip
     write_results(results, out / name / "in_distribution")
     print(format_table(results), flush=True)
 
 
-def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS, only=None) -> None:
-    """Leave-one-domain-out, one fold at a time: each fold's results are written as soon as they
-    exist and a rerun skips folds already on disk (so a long run can be resumed). ``only``: run
-    just these held-out domains (e.g. to share folds between processes); the summary is written
-    when every fold is on disk."""
+def part_cross(name, table, encoder, config, out: Path, routers=CROSS_ROUTERS, only=None, seeds=SEEDS, resamples=RESAMPLES) -> None:
+    """Leave-one-domain-out, one fold at a time: each fold's results (``<domain>/results.json``)
+    and its per-prompt choices (``<domain>/runs.npz``, for the pooled bootstrap) are written as soon
+    as they exist and a rerun skips folds already on disk (so a long run can be resumed). ``only``:
+    run just these held-out domains (e.g. to share folds between processes); the summary is
+    written when every fold is on disk."""
     from router.data.splits import leave_one_domain_out
+    from router.evaluation.bootstrap import BootstrapConfig
     from router.evaluation.runner import (
+        combine_runs,
         domain_dirname,
-        evaluate,
+        evaluate_runs,
         format_cross_domain_table,
+        load_runs,
+        pooled_bootstrap,
+        save_runs,
         summarise_cross_domain,
         write_results,
     )
-    from router.registry import BuildContext
 
-    ctx = BuildContext(seed=config.seed, options={"cross_attention": config, "encoder": encoder})
+    ctx = _context(config, encoder)
+    boot = BootstrapConfig(resamples=resamples, seed=config.seed)
     root = out / name / "cross_domain"
-    per_domain = {}
-    for domain, train, test in leave_one_domain_out(table):
-        path = root / domain_dirname(domain) / "results.json"
-        if path.exists():
-            per_domain[domain] = json.loads(path.read_text())
-            continue
+    per_domain, all_runs = {}, []
+    folds = list(leave_one_domain_out(table))
+    for domain, train, test in folds:
+        fold = root / domain_dirname(domain)
+        if (fold / "runs.npz").exists() and (fold / "results.json").exists():
+            runs = load_runs(fold / "runs.npz")
+            if len(runs) == seeds:
+                per_domain[domain] = json.loads((fold / "results.json").read_text())
+                all_runs.extend(runs)
+                continue
         if only and domain not in only:
             continue
         t0 = time.perf_counter()
-        per_domain[domain] = evaluate(train, test, list(routers), encoder, ctx, dataset=f"{name}[{domain}]")
-        write_results(per_domain[domain], path.parent)
+        runs = evaluate_runs(lambda _: (train, test), seeds, list(routers), encoder, ctx, dataset=f"{name}[{domain}]")
+        per_domain[domain] = combine_runs(runs, ctx, boot)
+        write_results(per_domain[domain], fold)
+        save_runs(runs, fold / "runs.npz")
+        all_runs.extend(runs)
         print(f"{name} cross-domain fold {domain}: {time.perf_counter() - t0:.0f} s", flush=True)
-    n_domains = sum(1 for _ in leave_one_domain_out(table))
-    if len(per_domain) < n_domains:
-        print(f"{name} cross-domain: {len(per_domain)}/{n_domains} folds on disk; summary not written yet", flush=True)
+    if len(per_domain) < len(folds):
+        print(f"{name} cross-domain: {len(per_domain)}/{len(folds)} folds on disk; summary not written yet", flush=True)
         return
-    summary = summarise_cross_domain(per_domain, name, table.models)
+    summary = summarise_cross_domain(per_domain, name, table.models, pooled_bootstrap(all_runs, boot))
     _dump(summary, root / "results.json")
     print(format_cross_domain_table(summary), flush=True)
 
@@ -264,13 +298,23 @@ def part_extend(name, table, encoder, config, out: Path, held_out=None) -> dict 
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _best_baseline(routers: dict, key: str) -> tuple[str, float]:
-    base = {k: v[key] for k, v in routers.items() if not k.startswith("cross_attention")}
-    k = max(base, key=base.get)
-    return k, base[k]
+def _best_baseline(routers: dict, key: str, boot: dict | None = None) -> tuple[str, float]:
+    """The evaluation's own best baseline (its bootstrap names it); for older results without a
+    bootstrap, the best row that is not a cross-attention or uncertainty row."""
+    k = (boot or {}).get("best_baseline")
+    if k is None:
+        base = {r: v[key] for r, v in routers.items() if not r.startswith("cross_attention") and "_unc" not in r}
+        k = max(base, key=base.get)
+    return k, routers[k][key]
+
+
+def _interval(d: dict) -> str:
+    return f"{d['diff']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] {d['verdict']}"
 
 
 def render_tables(out: Path, datasets) -> str:
+    from router.evaluation.seeds import fmt
+
     lines = []
     for name in datasets:
         d = out / name
@@ -279,21 +323,28 @@ def render_tables(out: Path, datasets) -> str:
         settings = []
         if ind.exists():
             r = json.loads(ind.read_text())
-            settings.append(("in-distribution (test split)", r["routers"], r["zero_router"], r["oracle"], r.get("single_models", {})))
+            settings.append(("in-distribution (test split)", r, r.get("single_models", {})))
         if cross.exists():
-            s = json.loads(cross.read_text())["cross_domain"]
-            settings.append((f"cross-domain (mean over {len(s['domains'])} held-out domains)", s["mean"]["routers"], s["mean"]["zero_router"], s["mean"]["oracle"], {}))
-        for title, routers, zero, oracle, singles in settings:
-            lines += [f"**{name}, {title}**", "", "| router | AIQ (paper) | AIQ (RouterBench) | max quality |", "| --- | ---: | ---: | ---: |"]
-            for row, v in sorted(routers.items(), key=lambda kv: -kv[1]["aiq"]):
-                lines.append(f"| {row} | {v['aiq']:.4f} | {v['aiq_routerbench']:.4f} | {v['max_quality']:.4f} |")
-            lines.append(f"| zero router | {zero['aiq']:.4f} | {zero['aiq_routerbench']:.4f} | |")
-            lines.append(f"| oracle | | | {oracle['quality']:.4f} |")
+            s = json.loads(cross.read_text())
+            cd = s["cross_domain"]
+            settings.append((f"cross-domain (mean over {len(cd['domains'])} held-out domains)", {**cd["mean"], "bootstrap": cd.get("bootstrap"), "seeds": s.get("seeds")}, {}))
+        for title, res, singles in settings:
+            routers, zero, oracle = res["routers"], res["zero_router"], res["oracle"]
+            cal = res.get("calibration") or {}
+            n_seeds = len(res.get("seeds") or []) or 1
+            lines += [f"**{name}, {title}** ({n_seeds} seed{'s' if n_seeds > 1 else ''}, mean ± std)", "",
+                      "| router | AIQ (paper) | AIQ (RouterBench) | max quality | ECE |", "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+            for row, v in sorted([*routers.items(), *res.get("no_router", {}).items()], key=lambda kv: -kv[1]["aiq"]):
+                ece = fmt(cal[row], "ece", 0) if row in cal else ""
+                lines.append(f"| {row} | {fmt(v, 'aiq', 0)} | {fmt(v, 'aiq_routerbench', 0)} | {fmt(v, 'max_quality', 0)} | {ece} |")
+            lines.append(f"| zero router | {fmt(zero, 'aiq', 0)} | {fmt(zero, 'aiq_routerbench', 0)} | | |")
+            lines.append(f"| oracle | | | {fmt(oracle, 'quality', 0)} | |")
             for m, v in singles.items():
-                lines.append(f"| {m} (single) | | | {v['quality']:.4f} |")
-            bname, bval = _best_baseline(routers, "aiq")
-            ca = max((v["aiq"], k) for k, v in routers.items() if k.startswith("cross_attention"))
-            lines += [
+                lines.append(f"| {m} (single) | | | {fmt(v, 'quality', 0)} | |")
+            bname, bval = _best_baseline(routers, "aiq", res.get("bootstrap"))
+            ca_rows = [(v["aiq"], k) for k, v in routers.items() if k.startswith("cross_attention")]
+            ca = max(ca_rows) if ca_rows else None
+            lines += [] if ca is None else [
                 "",
                 f"Best cross-attention row {ca[1]} AIQ {ca[0]:.4f} vs best baseline {bname} {bval:.4f} "
                 f"({ca[0] - bval:+.4f}, {100 * (ca[0] - bval) / bval:+.1f}%); zero router {zero['aiq']:.4f} "
@@ -302,6 +353,19 @@ def render_tables(out: Path, datasets) -> str:
                 f"{oracle['quality'] - max(v['max_quality'] for k, v in routers.items() if k.startswith('cross_attention')):.4f} in max quality.",
                 "",
             ]
+            boot = res.get("bootstrap") or {}
+            if boot.get("rows"):
+                pct = round(100 * boot["confidence"])
+                lines += [f"Paired bootstrap over test prompts ({boot['resamples']} resamples, {pct}% interval of the AIQ difference; "
+                          "an interval containing 0 is a tie):", "",
+                          "| row | vs best baseline | vs its no-router row | vs zero router |", "| --- | --- | --- | --- |"]  # fmt: skip
+                for row, e in boot["rows"].items():
+                    if row.startswith("no_router"):
+                        continue
+                    b = e.get("vs_best_baseline")
+                    nr = e.get("vs_no_router")
+                    lines.append(f"| {row} | {(b['baseline'] + ' ' + _interval(b)) if b else ''} | {_interval(nr) if nr else ''} | {_interval(e['vs_zero_router'])} |")
+                lines.append("")
         if (d / "ablation.json").exists():
             a = json.loads((d / "ablation.json").read_text())["variants"]
             lines += [f"**{name}, variant ablation** (same split and config)", "",
@@ -354,6 +418,9 @@ def main(argv=None) -> int:
     p.add_argument("--encoder", default=None, help="encoder name (default all-MiniLM-L6-v2)")
     p.add_argument("--domains", default=None, help="cross part: only these held-out domains (comma list)")
     p.add_argument("--cross-routers", default=",".join(CROSS_ROUTERS), help="router families of the cross-domain part")
+    p.add_argument("--routers", default=",".join(ROUTERS), help="router families of the main (in-distribution) part")
+    p.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds of the main and cross parts (default {SEEDS})")
+    p.add_argument("--bootstrap", type=int, default=RESAMPLES, help=f"paired bootstrap resamples (default {RESAMPLES}; 0 = none)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
@@ -375,7 +442,17 @@ def main(argv=None) -> int:
     encoder = ENCODER = build_train_encoder(args.encoder)
     cross_routers = [x.strip() for x in args.cross_routers.split(",") if x.strip()]
     only = set(x.strip() for x in args.domains.split(",")) if args.domains else None
-    funcs = {"main": part_main, "cross": lambda *a: part_cross(*a, routers=cross_routers, only=only), "ablation": part_ablation, "stability": part_stability, "extend": part_extend}
+    main_routers = [x.strip() for x in args.routers.split(",") if x.strip()]
+    if args.seeds < 1 or args.bootstrap < 0:
+        p.error("--seeds must be >= 1 and --bootstrap >= 0")
+    runs = dict(seeds=args.seeds, resamples=args.bootstrap)
+    funcs = {
+        "main": lambda *a: part_main(*a, routers=main_routers, **runs),
+        "cross": lambda *a: part_cross(*a, routers=cross_routers, only=only, **runs),
+        "ablation": part_ablation,
+        "stability": part_stability,
+        "extend": part_extend,
+    }
     for name in datasets:
         table = load_table(name)
         for part in parts:

@@ -185,3 +185,20 @@ def test_predictors_that_want_domains_get_the_training_domains(synthetic_table, 
     # Not a baseline family: compared with the best baseline (a knn row) and its floor.
     assert res["bootstrap"]["rows"]["unc"]["vs_best_baseline"]["baseline"].startswith("knn")
     assert res["bootstrap"]["rows"]["unc"]["vs_no_router"]["no_router"] == "no_router_routerbench"
+
+
+def test_runs_round_trip_through_disk(synthetic_table, hashing_encoder, tmp_path):
+    from router.evaluation.bootstrap import BootstrapConfig
+
+    train, test = routerbench_split(synthetic_table)
+    runs = runner.evaluate_runs(lambda i: (train, test), 2, ["knn"], hashing_encoder)
+    runner.save_runs(runs, tmp_path / "runs.npz")
+    back = runner.load_runs(tmp_path / "runs.npz")
+    assert [r.results for r in back] == json.loads(json.dumps([r.results for r in runs]))
+    assert back[0].baselines == runs[0].baselines and back[0].floors == runs[0].floors
+    for a, b in zip(runs, back):
+        assert set(a.unit.choices) == set(b.unit.choices)
+        assert all(np.array_equal(a.unit.choices[k], b.unit.choices[k]) for k in a.unit.choices)
+    cfg = BootstrapConfig(resamples=100)
+    x, y = runner.pooled_bootstrap(runs, cfg), runner.pooled_bootstrap(back, cfg)
+    assert x["rows"]["knn_k5"]["vs_zero_router"]["lo"] == pytest.approx(y["rows"]["knn_k5"]["vs_zero_router"]["lo"], abs=1e-12)
