@@ -8,8 +8,10 @@ decision rule that falls back to each model's training prior where the ensemble 
   the members' predicted quality; cost is the members' mean.
 * **Rule** ``shrink`` (default): q̃ = (1 − w)·q̂ + w·p̄_m with w = σ² / (σ² + τ²) and p̄_m the
   model's mean training quality. τ = ∞ is the plain ensemble; τ = 0 is full shrinkage, where every
-  prompt gets the same q̃ = p̄ and the router sends all prompts to the model best on the training
-  rows at that λ: the deployable no-router row, so that floor is in the grid by design.
+  prompt gets the same q̃ = p̄ and the same cost, each model's mean training cost (a per-prompt
+  cost estimate such as cross-attention's would otherwise still move the choice), so the router
+  sends all prompts to the model best on the training rows at that λ: the deployable no-router
+  row, and that floor is in the grid by design.
   Rule ``risk``: q̃ = q̂ − κ·σ (κ = 0 is the plain ensemble).
 * **Choosing τ / κ** on the TRAINING side only: the folds are a seeded validation carve of the
   training rows and up to ``domain_folds`` leave-one-domain-out folds of the training domains
@@ -129,10 +131,10 @@ class UncertaintyRouter(Predictor):
             sub = lambda rows: {k: v[rows] if isinstance(v, np.ndarray) and len(v) == n else v for k, v in kwargs.items()}  # noqa: E731
             members = self._fit_members(X[tr], quality[tr], cost[tr], models, sub(tr), seed_offset=f + 1)
             mean, std = self._predict_members(members, X[va], sub(va))
-            prior = quality[tr].mean(axis=0)
+            prior, prior_cost = quality[tr].mean(axis=0), cost[tr].mean(axis=0)
             c_ref = cost_scale(cost[tr])
             for g, value in enumerate(self.grid):
-                pred = Prediction(quality=adjust(mean.quality, std, prior, cfg.rule, value), cost=mean.cost)
+                pred = self._decide(mean, std, prior, prior_cost, value)
                 scores[f, g] = aiq_paper(ndch(np.array(sweep(pred, quality[va], cost[va], cfg.reward, c_ref=c_ref))[:, :2]))
             log.info("uncertainty fold %s: AIQ per %s %s", label, "τ" if cfg.rule == "shrink" else "κ", np.round(scores[f], 4).tolist())
         best = int(np.argmax(scores.mean(axis=0)))
@@ -145,7 +147,7 @@ class UncertaintyRouter(Predictor):
             "mean_val_aiq": scores.mean(axis=0).tolist(),
             "chosen": self.value_,
         }
-        self.prior_ = quality.mean(axis=0)
+        self.prior_, self.prior_cost_ = quality.mean(axis=0), cost.mean(axis=0)
         self.members_ = self._fit_members(X, quality, cost, models, kwargs)
         self.fit_seconds_ = time.perf_counter() - t0
         log.info("uncertainty: chose %s = %s on %d training-side folds (%.1f s)", "τ" if cfg.rule == "shrink" else "κ", self.value_, len(folds), self.fit_seconds_)
@@ -157,9 +159,15 @@ class UncertaintyRouter(Predictor):
             raise RuntimeError("UncertaintyRouter is not fitted")
         return self._predict_members(self.members_, X, kwargs)
 
+    def _decide(self, mean: Prediction, std: np.ndarray, prior, prior_cost, value: float) -> Prediction:
+        quality = adjust(mean.quality, std, prior, self.config.rule, value)
+        full = self.config.rule == "shrink" and value == 0
+        cost = np.broadcast_to(prior_cost, mean.cost.shape).copy() if full else mean.cost
+        return Prediction(quality=quality, cost=cost)
+
     def predict(self, X, **kwargs) -> Prediction:
         mean, std = self.predict_uncertainty(X, **kwargs)
-        return Prediction(quality=adjust(mean.quality, std, self.prior_, self.config.rule, self.value_), cost=mean.cost)
+        return self._decide(mean, std, self.prior_, self.prior_cost_, self.value_)
 
 
 def _build(ctx, family: str, rows: dict[str, str]):

@@ -62,3 +62,19 @@ def test_registry_families():
     assert entry.predictor.seed == 2 and entry.predictor.factory(7).config.seed == 7
     (ca,) = family_builder("cross_attention_unc")(BuildContext(seed=0))
     assert ca.rows == {"cross_attention_unc_linear": "linear"} and ca.predictor.config.members == 5
+
+
+def test_full_shrinkage_ignores_a_per_prompt_cost_estimate(embedded_synthetic):
+    """With members whose cost varies per prompt, τ = 0 still sends every prompt to one model."""
+    from router.predictor import Prediction
+
+    train, test, X, Xt, _ = embedded_synthetic
+
+    class Varying(MFRouter):
+        def predict(self, X):
+            p = super().predict(X)
+            return Prediction(quality=p.quality, cost=p.cost * (1 + np.abs(np.asarray(X)[:, :1])))
+
+    router = UncertaintyRouter(lambda s: Varying({"seed": s, "max_epochs": 2, "dim": 4}), {"members": 2, "grid": [0.0]})
+    got = router.fit(X, train.quality, train.cost, train.models).predict(Xt)
+    np.testing.assert_allclose(got.cost, np.tile(train.cost.mean(axis=0), (len(Xt), 1)))
