@@ -7,9 +7,16 @@
 Parts (each writes its own JSON under ``OUT/<dataset>/`` so parts can be rerun alone):
 
 * ``main``: in-distribution (the dataset's train/test split, ``router.data.splits.train_test_split``
-  mode ``auto``) through the evaluation runner: cross-attention (linear and exponential rewards),
-  KNN, MLP, SVM, zero router, oracle, single models; ``OUT/<dataset>/in_distribution/``.
-* ``cross``: leave-one-domain-out for every domain, averaged; ``OUT/<dataset>/cross_domain/``.
+  mode ``auto``; with ``--seeds N`` seed run i splits with seed 42 + i where the split is random)
+  through the evaluation runner: cross-attention (linear and exponential rewards), KNN, MLP, SVM,
+  MF, the deployable no-router rows, zero router, oracle, single models, each row's calibration
+  error, and the paired bootstrap of the AIQ differences; ``OUT/<dataset>/in_distribution/``.
+* ``cross``: leave-one-domain-out for every domain, averaged, with the bootstrap pooled over all
+  (domain, seed) test sets; ``OUT/<dataset>/cross_domain/``.
+
+``--seeds`` (default 5) and ``--bootstrap`` (default 1000 resamples) apply to ``main`` and
+``cross``; ``--routers`` / ``--cross-routers`` choose their router families (e.g. add
+``cross_attention_unc`` for the uncertainty-aware router, at K× the training cost).
 * ``ablation``: the two attention variants (prompt_queries, model_queries with static token
   features) trained on the same split: AIQ, validation AIQ, parameters, train time, prompts/s.
 * ``stability``: linear vs exponential reward over λ on the default router's test predictions.
@@ -40,11 +47,15 @@ import numpy as np
 log = logging.getLogger("experiments.compare")
 
 PARTS = ("main", "cross", "ablation", "stability", "extend", "selection", "tables")
-ROUTERS = ("cross_attention", "knn", "mlp", "svm")
+ROUTERS = ("cross_attention", "knn", "mlp", "svm", "mf")
 # Leave-one-domain-out refits every router once per domain. RouterBench's MLP (18 scikit-learn
 # fits per fold on dcrouter, ~6 min per fold here) does not fit the CPU budget for 13 folds, so the
 # default cross-domain run leaves it out (``--cross-routers`` puts it back).
-CROSS_ROUTERS = ("cross_attention", "knn", "svm")
+CROSS_ROUTERS = ("cross_attention", "knn", "svm", "mf")
+# Seeds and bootstrap resamples of the main and cross parts (issue 10: every claim from >= 5 seeds
+# with a paired-bootstrap interval); --seeds / --bootstrap override.
+SEEDS = 5
+RESAMPLES = 1000
 EXTEND_PROMPTS = 100
 
 
@@ -58,6 +69,8 @@ class Run:
     routers: tuple[str, ...] = ROUTERS
     cross_routers: tuple[str, ...] = CROSS_ROUTERS
     only_domains: set | None = None
+    seeds: int = SEEDS
+    resamples: int = RESAMPLES
     # dataset -> (router, test prediction) of the default config, trained once and shared by parts
     default: dict = field(default_factory=dict)
 
@@ -89,51 +102,73 @@ def _aiqs(prediction, test, c_ref, rewards=("linear", "exponential")) -> dict:
     return out
 
 
-def part_main(name, table, run: Run) -> None:
-    from router.evaluation.runner import evaluate, format_table, write_results
+def _context(run: Run):
+    """The build context: the config's seed is the base seed that --seeds counts up from (the
+    cross-attention family takes its seed from the context when the options leave it out)."""
     from router.registry import BuildContext
 
-    train, test = _split(table)
-    ctx = BuildContext(seed=run.config.seed, options={"cross_attention": run.config, "encoder": run.encoder})
-    results = evaluate(train, test, list(run.routers), run.encoder, ctx, dataset=name)
+    return BuildContext(seed=run.config.seed, options={"cross_attention": run.config.model_dump(exclude={"seed"}), "encoder": run.encoder})
+
+
+def part_main(name, table, run: Run) -> None:
+    from router.data.splits import train_test_split
+    from router.evaluation.bootstrap import BootstrapConfig
+    from router.evaluation.runner import evaluate_seeds, format_table, write_results
+
+    results = evaluate_seeds(
+        lambda i: train_test_split(table, "auto", seed=42 + i), list(run.routers), run.encoder, _context(run), dataset=name,
+        seeds=run.seeds, bootstrap=BootstrapConfig(resamples=run.resamples, seed=run.config.seed),
+    )  # fmt: skip
     write_results(results, run.out / name / "in_distribution")
     print(format_table(results), flush=True)
 
 
 def part_cross(name, table, run: Run) -> None:
-    """Leave-one-domain-out, one fold at a time: each fold's results are written as soon as they
-    exist and a rerun skips folds already on disk (so a long run can be resumed). ``only``: run
-    just these held-out domains (e.g. to share folds between processes); the summary is written
-    when every fold is on disk."""
+    """Leave-one-domain-out, one fold at a time: each fold's results (``<domain>/results.json``)
+    and its per-prompt choices (``<domain>/runs.npz``, for the pooled bootstrap) are written as soon
+    as they exist and a rerun skips folds already on disk (so a long run can be resumed).
+    ``run.only_domains``: run just these held-out domains (e.g. to share folds between processes);
+    the summary is written when every fold is on disk."""
     from router.data.splits import leave_one_domain_out
+    from router.evaluation.bootstrap import BootstrapConfig
     from router.evaluation.runner import (
+        combine_runs,
         domain_dirname,
-        evaluate,
+        evaluate_runs,
         format_cross_domain_table,
+        load_runs,
+        pooled_bootstrap,
+        save_runs,
         summarise_cross_domain,
         write_results,
     )
-    from router.registry import BuildContext
 
-    ctx = BuildContext(seed=run.config.seed, options={"cross_attention": run.config, "encoder": run.encoder})
+    ctx = _context(run)
+    boot = BootstrapConfig(resamples=run.resamples, seed=run.config.seed)
     root = run.out / name / "cross_domain"
-    per_domain = {}
-    for domain, train, test in leave_one_domain_out(table):
-        path = root / domain_dirname(domain) / "results.json"
-        if path.exists():
-            per_domain[domain] = json.loads(path.read_text())
-            continue
+    per_domain, all_runs = {}, []
+    folds = list(leave_one_domain_out(table))
+    for domain, train, test in folds:
+        fold = root / domain_dirname(domain)
+        if (fold / "runs.npz").exists() and (fold / "results.json").exists():
+            runs = load_runs(fold / "runs.npz")
+            if len(runs) == run.seeds:
+                per_domain[domain] = json.loads((fold / "results.json").read_text())
+                all_runs.extend(runs)
+                continue
         if run.only_domains and domain not in run.only_domains:
             continue
         t0 = time.perf_counter()
-        per_domain[domain] = evaluate(train, test, list(run.cross_routers), run.encoder, ctx, dataset=f"{name}[{domain}]")
-        write_results(per_domain[domain], path.parent)
+        runs = evaluate_runs(lambda _: (train, test), run.seeds, list(run.cross_routers), run.encoder, ctx, dataset=f"{name}[{domain}]")
+        per_domain[domain] = combine_runs(runs, ctx, boot)
+        write_results(per_domain[domain], fold)
+        save_runs(runs, fold / "runs.npz")
+        all_runs.extend(runs)
         print(f"{name} cross-domain fold {domain}: {time.perf_counter() - t0:.0f} s", flush=True)
-    n_domains = sum(1 for _ in leave_one_domain_out(table))
-    if len(per_domain) < n_domains:
-        print(f"{name} cross-domain: {len(per_domain)}/{n_domains} folds on disk; summary not written yet", flush=True)
+    if len(per_domain) < len(folds):
+        print(f"{name} cross-domain: {len(per_domain)}/{len(folds)} folds on disk; summary not written yet", flush=True)
         return
-    summary = summarise_cross_domain(per_domain, name, table.models)
+    summary = summarise_cross_domain(per_domain, name, table.models, pooled_bootstrap(all_runs, boot))
     _dump(summary, root / "results.json")
     print(format_cross_domain_table(summary), flush=True)
 
@@ -287,13 +322,23 @@ def part_selection(name, table, run: Run) -> dict | None:
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def _best_baseline(routers: dict, key: str) -> tuple[str, float]:
-    base = {k: v[key] for k, v in routers.items() if not k.startswith("cross_attention")}
-    k = max(base, key=base.get)
-    return k, base[k]
+def _best_baseline(routers: dict, key: str, boot: dict | None = None) -> tuple[str, float]:
+    """The evaluation's own best baseline (its bootstrap names it); for older results without a
+    bootstrap, the best row that is not a cross-attention or uncertainty row."""
+    k = (boot or {}).get("best_baseline")
+    if k is None:
+        base = {r: v[key] for r, v in routers.items() if not r.startswith("cross_attention") and "_unc" not in r}
+        k = max(base, key=base.get)
+    return k, routers[k][key]
+
+
+def _interval(d: dict) -> str:
+    return f"{d['diff']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}] {d['verdict']}"
 
 
 def render_tables(out: Path, datasets) -> str:
+    from router.evaluation.seeds import fmt
+
     lines = []
     for name in datasets:
         d = out / name
@@ -302,21 +347,28 @@ def render_tables(out: Path, datasets) -> str:
         settings = []
         if ind.exists():
             r = json.loads(ind.read_text())
-            settings.append(("in-distribution (test split)", r["routers"], r["zero_router"], r["oracle"], r.get("single_models", {})))
+            settings.append(("in-distribution (test split)", r, r.get("single_models", {})))
         if cross.exists():
-            s = json.loads(cross.read_text())["cross_domain"]
-            settings.append((f"cross-domain (mean over {len(s['domains'])} held-out domains)", s["mean"]["routers"], s["mean"]["zero_router"], s["mean"]["oracle"], {}))
-        for title, routers, zero, oracle, singles in settings:
-            lines += [f"**{name}, {title}**", "", "| router | AIQ (paper) | AIQ (RouterBench) | max quality |", "| --- | ---: | ---: | ---: |"]
-            for row, v in sorted(routers.items(), key=lambda kv: -kv[1]["aiq"]):
-                lines.append(f"| {row} | {v['aiq']:.4f} | {v['aiq_routerbench']:.4f} | {v['max_quality']:.4f} |")
-            lines.append(f"| zero router | {zero['aiq']:.4f} | {zero['aiq_routerbench']:.4f} | |")
-            lines.append(f"| oracle | | | {oracle['quality']:.4f} |")
+            s = json.loads(cross.read_text())
+            cd = s["cross_domain"]
+            settings.append((f"cross-domain (mean over {len(cd['domains'])} held-out domains)", {**cd["mean"], "bootstrap": cd.get("bootstrap"), "seeds": s.get("seeds")}, {}))
+        for title, res, singles in settings:
+            routers, zero, oracle = res["routers"], res["zero_router"], res["oracle"]
+            cal = res.get("calibration") or {}
+            n_seeds = len(res.get("seeds") or []) or 1
+            lines += [f"**{name}, {title}** ({n_seeds} seed{'s' if n_seeds > 1 else ''}, mean ± std)", "",
+                      "| router | AIQ (paper) | AIQ (RouterBench) | max quality | ECE |", "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+            for row, v in sorted([*routers.items(), *res.get("no_router", {}).items()], key=lambda kv: -kv[1]["aiq"]):
+                ece = fmt(cal[row], "ece", 0) if row in cal else ""
+                lines.append(f"| {row} | {fmt(v, 'aiq', 0)} | {fmt(v, 'aiq_routerbench', 0)} | {fmt(v, 'max_quality', 0)} | {ece} |")
+            lines.append(f"| zero router | {fmt(zero, 'aiq', 0)} | {fmt(zero, 'aiq_routerbench', 0)} | | |")
+            lines.append(f"| oracle | | | {fmt(oracle, 'quality', 0)} | |")
             for m, v in singles.items():
-                lines.append(f"| {m} (single) | | | {v['quality']:.4f} |")
-            bname, bval = _best_baseline(routers, "aiq")
-            ca = max((v["aiq"], k) for k, v in routers.items() if k.startswith("cross_attention"))
-            lines += [
+                lines.append(f"| {m} (single) | | | {fmt(v, 'quality', 0)} | |")
+            bname, bval = _best_baseline(routers, "aiq", res.get("bootstrap"))
+            ca_rows = [(v["aiq"], k) for k, v in routers.items() if k.startswith("cross_attention")]
+            ca = max(ca_rows) if ca_rows else None
+            lines += [] if ca is None else [
                 "",
                 f"Best cross-attention row {ca[1]} AIQ {ca[0]:.4f} vs best baseline {bname} {bval:.4f} "
                 f"({ca[0] - bval:+.4f}, {100 * (ca[0] - bval) / bval:+.1f}%); zero router {zero['aiq']:.4f} "
@@ -325,6 +377,19 @@ def render_tables(out: Path, datasets) -> str:
                 f"{oracle['quality'] - max(v['max_quality'] for k, v in routers.items() if k.startswith('cross_attention')):.4f} in max quality.",
                 "",
             ]
+            boot = res.get("bootstrap") or {}
+            if boot.get("rows"):
+                pct = round(100 * boot["confidence"])
+                lines += [f"Paired bootstrap over test prompts ({boot['resamples']} resamples, {pct}% interval of the AIQ difference; "
+                          "an interval containing 0 is a tie):", "",
+                          "| row | vs best baseline | vs its no-router row | vs zero router |", "| --- | --- | --- | --- |"]  # fmt: skip
+                for row, e in boot["rows"].items():
+                    if row.startswith("no_router"):
+                        continue
+                    b = e.get("vs_best_baseline")
+                    nr = e.get("vs_no_router")
+                    lines.append(f"| {row} | {(b['baseline'] + ' ' + _interval(b)) if b else ''} | {_interval(nr) if nr else ''} | {_interval(e['vs_zero_router'])} |")
+                lines.append("")
         if (d / "ablation.json").exists():
             a = json.loads((d / "ablation.json").read_text())["variants"]
             lines += [f"**{name}, variant ablation** (same split and config)", "",
@@ -377,8 +442,12 @@ def main(argv=None) -> int:
     p.add_argument("--encoder", default=None, help="encoder name (default all-MiniLM-L6-v2)")
     p.add_argument("--domains", default=None, help="cross part: only these held-out domains (comma list)")
     p.add_argument("--cross-routers", default=",".join(CROSS_ROUTERS), help="router families of the cross-domain part")
+    p.add_argument("--routers", default=",".join(ROUTERS), help="router families of the main (in-distribution) part")
+    p.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds of the main and cross parts (default {SEEDS})")
+    p.add_argument("--bootstrap", type=int, default=RESAMPLES, help=f"paired bootstrap resamples (default {RESAMPLES}; 0 = none)")
     p.add_argument("--small", action="store_true",
-                   help="test size: 400 seeded rows per dataset, hash:64 encoder, 2 epochs, no MLP (seconds, not an hour)")  # fmt: skip
+                   help="test size: 400 seeded rows per dataset, hash:64 encoder, 2 epochs, 2 seeds, 50 resamples, no MLP "
+                        "(seconds, not hours)")  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
@@ -395,6 +464,8 @@ def main(argv=None) -> int:
         p.error(f"unknown part(s) {bad}; choose from {PARTS}")
     datasets = [x.strip() for x in args.datasets.split(",") if x.strip()]
     config = load_train_config(args.config) if args.config else TrainConfig()
+    if args.seeds < 1 or args.bootstrap < 0:
+        p.error("--seeds must be >= 1 and --bootstrap >= 0")
     encoder_name = args.encoder or ("hash:64" if args.small else DEFAULT_ENCODER)
     if args.small:
         config = config.model_copy(update={"max_epochs": 2, "patience": 2})
@@ -402,9 +473,11 @@ def main(argv=None) -> int:
         encoder=make_encoder(encoder_name),
         config=config,
         out=Path(args.out),
-        routers=tuple(r for r in ROUTERS if not (args.small and r == "mlp")),
+        routers=tuple(r for r in args.routers.split(",") if r.strip() and not (args.small and r.strip() == "mlp")),
         cross_routers=tuple(x.strip() for x in args.cross_routers.split(",") if x.strip()),
         only_domains=set(x.strip() for x in args.domains.split(",")) if args.domains else None,
+        seeds=2 if args.small else args.seeds,
+        resamples=50 if args.small else args.bootstrap,
     )
     funcs = {"main": part_main, "cross": part_cross, "ablation": part_ablation, "stability": part_stability,
              "extend": part_extend, "selection": part_selection}  # fmt: skip

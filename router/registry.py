@@ -37,8 +37,17 @@ FAMILIES: dict[str, str] = {
     "knn": "router.baselines.knn:build_family",
     "mlp": "router.baselines.mlp:build_family",
     "svm": "router.baselines.svm:build_family",
+    "mf": "router.baselines.mf:build_family",
     "cross_attention": "router.family:build_family",
+    # Uncertainty-aware wrappers (router.uncertainty): deep ensemble + shrinkage to the prior.
+    "cross_attention_unc": "router.uncertainty:build_cross_attention_family",
+    "mf_unc": "router.uncertainty:build_mf_family",
 }
+
+
+# Families that are baselines to beat (the RouterBench routers and matrix factorisation): the
+# evaluation compares every row with the best of these (``router.evaluation.bootstrap``).
+BASELINE_FAMILIES = frozenset({"knn", "mlp", "svm", "mf"})
 
 
 def family_builder(name: str) -> Callable[[BuildContext], list[RouterEntry]]:

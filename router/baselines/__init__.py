@@ -1,1 +1,2 @@
-"""RouterBench's baseline routers (KNN, MLP, SVM) as ``Predictor``s built with scikit-learn."""
+"""Baseline routers as ``Predictor``s: RouterBench's KNN, MLP, SVM (scikit-learn), matrix factorisation
+(RouteLLM's idea, numpy) and the deployable no-router prior."""

@@ -127,3 +127,55 @@ def zero_router(single_points) -> np.ndarray:
     """RouterBench's zero router: the NDCH of the single models' (cost, quality) points, i.e. the
     best one can do by mixing fixed models at random without reading the prompt."""
     return ndch(single_points)
+
+
+def aiq_paper_batch(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Form (a) of many point sets at once: ``cost`` and ``quality`` are (B, L), row b being one
+    set of L (cost, quality) points; returns (B,) equal to ``aiq_paper(ndch(points_b))``.
+
+    The same steps as :func:`ndch` with the rows in lock-step (what the bootstrap needs: B
+    resamples of one λ sweep): sort each row by cost (best quality first within a cost), keep the
+    points that beat every cheaper one, then run the monotone chain on all rows together, popping
+    only in the rows whose stack top lies on or below the new segment. Work is O(B·L) per pop
+    round; a round ends when no row pops, so the loop runs about L·(pops per step) times."""
+    c = np.asarray(cost, dtype=np.float64)
+    q = np.asarray(quality, dtype=np.float64)
+    if c.ndim != 2 or c.shape != q.shape or c.shape[1] == 0:
+        raise ValueError(f"cost and quality must be equal non-empty (B, L) arrays, got {c.shape} and {q.shape}")
+    if not (np.isfinite(c).all() and np.isfinite(q).all()):
+        raise ValueError("points must be finite")
+    b, n = c.shape
+    order = np.lexsort((-q, c), axis=-1)
+    c = np.take_along_axis(c, order, axis=1)
+    q = np.take_along_axis(q, order, axis=1)
+    # On the front: quality above every cheaper point's (same-cost seconds are never above).
+    prev_best = np.concatenate([np.full((b, 1), -np.inf), np.maximum.accumulate(q, axis=1)[:, :-1]], axis=1)
+    on_front = q > prev_best
+    rows = np.arange(b)
+    stack = np.zeros((b, n), dtype=np.int64)
+    top = np.zeros(b, dtype=np.int64)
+    for k in range(n):
+        act = on_front[:, k]
+        while True:
+            cand = act & (top >= 2)
+            if not cand.any():
+                break
+            r = rows[cand]
+            i0, i1 = stack[r, top[r] - 2], stack[r, top[r] - 1]
+            x0, y0, x1, y1 = c[r, i0], q[r, i0], c[r, i1], q[r, i1]
+            cross = (x1 - x0) * (q[r, k] - y0) - (y1 - y0) * (c[r, k] - x0)
+            pop = cross >= 0
+            if not pop.any():
+                break
+            top[r[pop]] -= 1
+        r = rows[act]
+        stack[r, top[r]] = k
+        top[r] += 1
+    hx = np.take_along_axis(c, stack, axis=1)
+    hy = np.take_along_axis(q, stack, axis=1)
+    seg = np.arange(1, n)[None, :] < top[:, None]  # segment j-1 -> j exists
+    area = np.where(seg, (hx[:, 1:] - hx[:, :-1]) * (hy[:, 1:] + hy[:, :-1]) / 2.0, 0.0).sum(axis=1)
+    last = top - 1
+    width = hx[rows, last] - hx[:, 0]
+    degenerate = (top == 1) | (width <= 0)
+    return np.where(degenerate, hy[rows, last], area / np.where(degenerate, 1.0, width))

@@ -1,10 +1,11 @@
-"""Each RouterBench baseline beats a random router on the synthetic table, and is a well-formed
+"""Each baseline (RouterBench's, matrix factorisation) beats a random router on the synthetic table, and is a well-formed
 ``Predictor`` (shapes, [0, 1] quality, mean training cost as the cost estimate)."""
 
 import numpy as np
 import pytest
 
-from router.baselines import knn, mlp, svm
+from router.baselines import knn, mf, mlp, svm
+from router.baselines.prior import PriorPredictor
 from router.baselines.base import BASELINE_REWARD
 from router.evaluation.metrics import aiq_routerbench, ndch
 from router.evaluation.sweep import sweep
@@ -15,6 +16,7 @@ FAMILIES = {
     "knn": ["knn_k5", "knn_k10", "knn_k40"],
     "mlp": ["mlp_100", "mlp_100x100"],
     "svm": ["svm"],
+    "mf": ["mf"],
 }
 
 
@@ -82,3 +84,44 @@ def test_fit_and_predict_errors():
         mlp.make_mlp((4,), 0).predict(np.zeros((1, 2)))
     with pytest.raises(ValueError, match="k must be"):
         knn.KNNRouter(0)
+
+
+def test_mf_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(7, 5)), rng.random((7, 3))
+    params = {"W": rng.normal(size=(4, 5)), "P": rng.normal(size=(3, 4)), "w": rng.normal(size=4), "b": rng.normal(size=3)}
+    _, grads = mf.loss_and_grads(params, X, Q)
+    for key, value in params.items():
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            old = value[idx]
+            value[idx] = old + 1e-6
+            up = mf.loss_and_grads(params, X, Q)[0]
+            value[idx] = old - 1e-6
+            down = mf.loss_and_grads(params, X, Q)[0]
+            value[idx] = old
+            numeric[idx] = (up - down) / 2e-6
+        np.testing.assert_allclose(grads[key], numeric, atol=1e-8, err_msg=key)
+
+
+def test_mf_is_seeded_and_starts_from_the_prior(embedded_split):
+    s = embedded_split
+    a = mf.MFRouter({"seed": 1, "max_epochs": 5}).fit(s.X_train, s.q_train, s.c_train, s.models).predict(s.X_test)
+    b = mf.MFRouter({"seed": 1, "max_epochs": 5}).fit(s.X_train, s.q_train, s.c_train, s.models).predict(s.X_test)
+    c = mf.MFRouter({"seed": 2, "max_epochs": 5}).fit(s.X_train, s.q_train, s.c_train, s.models).predict(s.X_test)
+    np.testing.assert_array_equal(a.quality, b.quality)
+    assert not np.array_equal(a.quality, c.quality)
+    # The registry passes ctx.seed and ctx.options["mf"] through.
+    (entry,) = family_builder("mf")(BuildContext(seed=4, options={"mf": {"dim": 8}}))
+    assert (entry.predictor.config.seed, entry.predictor.config.dim) == (4, 8)
+    with pytest.raises(ValueError):
+        mf.MFConfig(dim=0)
+
+
+def test_prior_predicts_each_models_training_means():
+    X = np.zeros((4, 2), dtype=np.float32)
+    q = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 1.0]])
+    c = np.array([[1.0, 2.0], [3.0, 2.0], [1.0, 2.0], [3.0, 6.0]])
+    pred = PriorPredictor().fit(X, q, c, ["a", "b"]).predict(np.ones((3, 2), dtype=np.float32))
+    np.testing.assert_allclose(pred.quality, [[0.5, 0.75]] * 3)
+    np.testing.assert_allclose(pred.cost, [[2.0, 3.0]] * 3)

@@ -20,7 +20,7 @@ def test_eval_end_to_end(data_file, tmp_path, cache_dir, capsys):
     rc = main(["eval", "--data", str(data_file), "--routers", "knn,svm", "--out", str(out), "--encoder", "hash:64", "--split", "routerbench"])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
-    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "zero_router", "oracle", "single_models"}
+    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "no_router", "zero_router", "oracle", "single_models", "bootstrap", "calibration"}
     assert res["n_train"] + res["n_test"] == 120
     assert list(res["routers"]) == ["knn_k5", "knn_k10", "knn_k40", "svm"]
     assert all(len(r["points"]) == 32 for r in res["routers"].values())
@@ -91,3 +91,38 @@ def test_eval_cross_attention_trains_and_loads_artifact(data_file, tmp_path, cac
     assert main(["eval", "--data", str(data_file), "--routers", "cross_attention", "--out", str(tmp_path / "bad"),
                  "--encoder", "hash:32", "--artifact", str(art)]) == 2  # fmt: skip
     assert "encoder" in capsys.readouterr().err
+
+
+def test_eval_seeds_and_bootstrap(data_file, tmp_path, cache_dir, capsys):
+    out = tmp_path / "seeds"
+    rc = main(["eval", "--data", str(data_file), "--routers", "knn", "--out", str(out), "--encoder", "hash:64",
+               "--split", "routerbench", "--seeds", "2", "--bootstrap", "300"])  # fmt: skip
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["seeds"] == [0, 1] and len(res["runs"]) == 2
+    # The routerbench split is random: seed run 1 splits with seed 43, so the test sets differ.
+    assert res["runs"][0]["routers"]["knn_k5"]["points"] != res["runs"][1]["routers"]["knn_k5"]["points"]
+    assert res["bootstrap"]["resamples"] == 300
+    printed = capsys.readouterr().out
+    assert "mean ± std over 2 seeds" in printed and "paired bootstrap" in printed and "no_router_routerbench" in printed
+
+
+@pytest.mark.parametrize("extra, message", [(["--seeds", "0"], "--seeds"), (["--bootstrap", "-1"], "--bootstrap")])
+def test_bad_seeds_or_bootstrap(data_file, tmp_path, cache_dir, capsys, extra, message):
+    rc = main(["eval", "--data", str(data_file), "--out", str(tmp_path / "o"), "--encoder", "hash:16", *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_eval_calibrate_adds_calibrated_rows_and_a_reliability_plot(data_file, tmp_path, cache_dir, capsys):
+    out = tmp_path / "cal"
+    rc = main(["eval", "--data", str(data_file), "--routers", "svm", "--out", str(out), "--encoder", "hash:64",
+               "--calibrate", "isotonic", "--bootstrap", "0"])  # fmt: skip
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert list(res["routers"]) == ["svm", "svm+isotonic"]
+    assert set(res["calibration"]) == {"svm", "svm+isotonic", "no_router_routerbench"}
+    assert all(0 <= c["ece"] <= 1 for c in res["calibration"].values())
+    assert (out / "reliability.png").stat().st_size > 1000
+    assert "ECE" in capsys.readouterr().out
+    assert main(["eval", "--data", str(data_file), "--out", str(tmp_path / "x"), "--encoder", "hash:16", "--calibrate", "platt"]) == 2

@@ -105,3 +105,25 @@ def test_zero_router_is_the_hull_of_single_models():
 def test_bad_points_are_rejected(bad):
     with pytest.raises(ValueError):
         ndch(bad)
+
+
+def test_aiq_paper_batch_equals_the_scalar_form():
+    from router.evaluation.metrics import aiq_paper_batch
+
+    rng = np.random.default_rng(0)
+    b, n = 300, 12
+    cost = rng.random((b, n)) * rng.choice([1.0, 1000.0], size=(b, 1))
+    quality = rng.random((b, n))
+    cost[:80] = np.round(cost[:80] * 3) / 3  # equal costs
+    quality[:80] = np.round(quality[:80] * 4) / 4  # equal qualities, collinear points
+    cost[80:90] = 2.0  # zero width
+    cost[90:95, :] = np.arange(n)  # a straight line
+    quality[90:95, :] = np.arange(n) / n
+    got = aiq_paper_batch(cost, quality)
+    want = [aiq_paper(ndch(np.stack([cost[i], quality[i]], axis=1))) for i in range(b)]
+    assert np.allclose(got, want, atol=1e-12, rtol=0)
+    assert aiq_paper_batch(np.array([[3.0]]), np.array([[0.4]])) == pytest.approx([0.4])
+    with pytest.raises(ValueError):
+        aiq_paper_batch(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="finite"):
+        aiq_paper_batch(np.array([[np.nan]]), np.array([[0.1]]))

@@ -60,7 +60,7 @@ def test_reference_points_on_a_tiny_table(tiny_tables, hashing_encoder, monkeypa
     mod.build = lambda ctx: [RouterEntry(truth, {"truth_rb": "routerbench"}, fitted=True)]
     monkeypatch.setitem(sys.modules, "tests_truth", mod)
 
-    res = runner.evaluate(train, test, ["truth"], hashing_encoder, BuildContext(), grid=[0.0, 5.0, 20.0])
+    res = runner.evaluate(train, test, ["truth"], hashing_encoder, BuildContext(), grid=[0.0, 5.0, 20.0, 100.0])
     assert res["models"] == ["cheap", "big"]
     assert res["single_models"] == {"cheap": {"quality": 0.5, "cost": 4.0}, "big": {"quality": 0.75, "cost": 40.0}}
     # Oracle: cheap, big, cheap, none -> quality 3/4, cost 1 + 10 + 1 + 0.
@@ -68,21 +68,34 @@ def test_reference_points_on_a_tiny_table(tiny_tables, hashing_encoder, monkeypa
     # Zero router: the hull of (4, .5) and (40, .75); AIQ (a) is the mean height .625.
     assert res["zero_router"]["points"] == [[4.0, 0.5], [40.0, 0.75]]
     assert res["zero_router"]["aiq"] == pytest.approx(0.625)
-    # The router: λ=0 and 5 -> cheap everywhere (4, .5); λ=20 -> cheap, big, cheap, cheap (13, .75).
+    # The router: λ=0 and 5 -> cheap everywhere (4, .5); λ=20, 100 -> cheap, big, cheap, cheap (13, .75).
     r = res["routers"]["truth_rb"]
-    assert r["points"] == [[4.0, 0.5, 0.0], [4.0, 0.5, 5.0], [13.0, 0.75, 20.0]]
+    assert r["points"] == [[4.0, 0.5, 0.0], [4.0, 0.5, 5.0], [13.0, 0.75, 20.0], [13.0, 0.75, 100.0]]
     assert r["aiq"] == pytest.approx(0.625)
     assert (r["max_quality"], r["cost_at_max_quality"]) == (0.75, 13.0)
     # RouterBench's form with the common c_max = 40 (the zero router's): router (4..13 at
     # .5->.75, then flat .75 to 40) = (9 * .625 + 27 * .75) / 40; zero = 36 * .625 / 40.
     assert r["aiq_routerbench"] == pytest.approx((9 * 0.625 + 27 * 0.75) / 40)
     assert res["zero_router"]["aiq_routerbench"] == pytest.approx(36 * 0.625 / 40)
+    # The deployable no-router: training means cheap .5 at 1, big .75 at 10; λq − c picks cheap up
+    # to λ = 20 (10 − 1 > 15 − 10) and big at λ = 100 (75 − 10 > 50 − 1), for every prompt.
+    nr = res["no_router"]["no_router_routerbench"]
+    assert nr["reward"] == "routerbench"
+    assert nr["models"] == ["cheap", "cheap", "cheap", "big"]
+    assert nr["points"] == [[4.0, 0.5, 0.0], [4.0, 0.5, 5.0], [4.0, 0.5, 20.0], [40.0, 0.75, 100.0]]
+    assert nr["aiq"] == pytest.approx(0.625)
+    # Bootstrap: no baseline to beat here; the point difference to the zero router is 0.
+    b = res["bootstrap"]
+    assert b["best_baseline"] is None and b["resamples"] == 1000
+    assert set(b["rows"]["truth_rb"]) == {"vs_zero_router", "vs_no_router"}
+    assert b["rows"]["truth_rb"]["vs_zero_router"]["diff"] == pytest.approx(0.0)
+    assert b["rows"]["truth_rb"]["vs_no_router"]["no_router"] == "no_router_routerbench"
 
 
 def test_schema_on_the_synthetic_table(synthetic_table, hashing_encoder, tmp_path):
     train, test = routerbench_split(synthetic_table)
     res = runner.evaluate(train, test, ["knn", "svm"], hashing_encoder, BuildContext(seed=1))
-    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "zero_router", "oracle", "single_models"}
+    assert set(res) == {"dataset", "n_train", "n_test", "models", "routers", "no_router", "zero_router", "oracle", "single_models", "bootstrap", "calibration"}
     assert (res["n_train"], res["n_test"]) == (len(train), len(test))
     assert list(res["routers"]) == ["knn_k5", "knn_k10", "knn_k40", "svm"]
     for r in res["routers"].values():
@@ -91,6 +104,19 @@ def test_schema_on_the_synthetic_table(synthetic_table, hashing_encoder, tmp_pat
         assert r["aiq"] == pytest.approx(aiq_paper(ndch(np.array(r["points"])[:, :2])))
         assert 0 <= r["aiq_routerbench"] <= r["max_quality"] <= res["oracle"]["quality"] + 1e-12
     assert set(res["zero_router"]) == {"aiq", "aiq_routerbench", "points"}
+    assert list(res["no_router"]) == ["no_router_routerbench"]
+    # Every baseline row is compared with the best OTHER baseline, the zero router and its floor.
+    b = res["bootstrap"]
+    best = max(res["routers"], key=lambda row: res["routers"][row]["aiq"])
+    assert b["best_baseline"] == best
+    for row, e in b["rows"].items():
+        if row == "no_router_routerbench":
+            assert set(e) == {"vs_zero_router"}
+            continue
+        assert e["vs_best_baseline"]["baseline"] != row
+        for d in e.values():
+            assert d["lo"] <= d["hi"] and d["verdict"] in {"better", "worse", "tie"}
+            assert (d["verdict"] == "tie") == (d["lo"] <= 0 <= d["hi"])
     assert set(res["single_models"]) == set(synthetic_table.models)
     # The embedding cache was filled once: a second run embeds nothing.
     before = hashing_encoder.stats.encoded
@@ -119,8 +145,14 @@ def test_cross_domain_summary(synthetic_table, hashing_encoder, tmp_path):
     summary, per_domain = runner.evaluate_cross_domain(synthetic_table, ["knn"], hashing_encoder, dataset="syn")
     assert list(per_domain) == ["chat", "code", "math"]
     cd = summary["cross_domain"]
-    assert set(cd) == {"domains", "mean"}
-    assert set(cd["domains"]["math"]) == {"n_train", "n_test", "routers", "zero_router", "oracle"}
+    assert set(cd) == {"domains", "mean", "bootstrap"}
+    assert set(cd["domains"]["math"]) == {"n_train", "n_test", "routers", "no_router", "zero_router", "oracle", "calibration"}
+    # The pooled bootstrap's point difference is the mean over domains of the per-domain ones.
+    d = cd["bootstrap"]["rows"]["knn_k10"]["vs_zero_router"]["diff"]
+    assert d == pytest.approx(np.mean([per_domain[x]["routers"]["knn_k10"]["aiq"] - per_domain[x]["zero_router"]["aiq"] for x in per_domain]))
+    assert cd["mean"]["no_router"]["no_router_routerbench"]["aiq"] == pytest.approx(
+        np.mean([per_domain[x]["no_router"]["no_router_routerbench"]["aiq"] for x in per_domain])
+    )
     for key in ("aiq", "aiq_routerbench", "max_quality", "cost_at_max_quality"):
         assert cd["mean"]["routers"]["knn_k10"][key] == pytest.approx(
             np.mean([per_domain[d]["routers"]["knn_k10"][key] for d in per_domain])
@@ -135,3 +167,38 @@ def test_cross_domain_summary(synthetic_table, hashing_encoder, tmp_path):
 def test_domain_dirnames_are_safe():
     assert runner.domain_dirname("mmlu/high school") == "mmlu_high_school"
     assert runner.domain_dirname("grade-school-math") == "grade-school-math"
+
+
+def test_predictors_that_want_domains_get_the_training_domains(synthetic_table, hashing_encoder, monkeypatch):
+    from router.baselines.mf import MFRouter
+    from router.evaluation.bootstrap import BootstrapConfig
+    from router.uncertainty import UncertaintyRouter
+
+    router = UncertaintyRouter(lambda s: MFRouter({"seed": s, "max_epochs": 3, "dim": 4}), {"members": 2, "domain_folds": 1})
+    mod = types.ModuleType("tests_unc")
+    mod.build = lambda ctx: [RouterEntry(router, {"unc": "routerbench"})]
+    monkeypatch.setitem(FAMILIES, "unc", "tests_unc:build")
+    monkeypatch.setitem(sys.modules, "tests_unc", mod)
+    train, test = routerbench_split(synthetic_table)
+    res = runner.evaluate(train, test, ["unc", "knn"], hashing_encoder, bootstrap=BootstrapConfig(resamples=50))
+    assert router.selection_["folds"][1].startswith("domain ")
+    # Not a baseline family: compared with the best baseline (a knn row) and its floor.
+    assert res["bootstrap"]["rows"]["unc"]["vs_best_baseline"]["baseline"].startswith("knn")
+    assert res["bootstrap"]["rows"]["unc"]["vs_no_router"]["no_router"] == "no_router_routerbench"
+
+
+def test_runs_round_trip_through_disk(synthetic_table, hashing_encoder, tmp_path):
+    from router.evaluation.bootstrap import BootstrapConfig
+
+    train, test = routerbench_split(synthetic_table)
+    runs = runner.evaluate_runs(lambda i: (train, test), 2, ["knn"], hashing_encoder)
+    runner.save_runs(runs, tmp_path / "runs.npz")
+    back = runner.load_runs(tmp_path / "runs.npz")
+    assert [r.results for r in back] == json.loads(json.dumps([r.results for r in runs]))
+    assert back[0].baselines == runs[0].baselines and back[0].floors == runs[0].floors
+    for a, b in zip(runs, back):
+        assert set(a.unit.choices) == set(b.unit.choices)
+        assert all(np.array_equal(a.unit.choices[k], b.unit.choices[k]) for k in a.unit.choices)
+    cfg = BootstrapConfig(resamples=100)
+    x, y = runner.pooled_bootstrap(runs, cfg), runner.pooled_bootstrap(back, cfg)
+    assert x["rows"]["knn_k5"]["vs_zero_router"]["lo"] == pytest.approx(y["rows"]["knn_k5"]["vs_zero_router"]["lo"], abs=1e-12)
