@@ -8,7 +8,7 @@ many variants in the same Ray session, and coexist with the test suite's imperat
 (Serve refuses to mix config-file and imperative deploys in one cluster).
 
 Ray is started here only when it is not running already: 2 CPUs, no dashboard, 127.0.0.1 and a
-free port (see ../shared/notes/ray-on-this-machine.md).
+free port (two proxies on one port would split the traffic silently).
 """
 
 from __future__ import annotations

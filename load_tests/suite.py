@@ -42,7 +42,7 @@ from load_tests import cluster, faults
 from load_tests.common import Timer, machine_info, print_table, read_json, update_benchmarks_md, write_json
 from load_tests.generator import LoadConfig, LoadResult, load_prompts, plot_sweep, run_load
 
-# Benchmarks turn off Serve's per-request access log (ray-on-this-machine notes: ~+8%); said in BENCHMARKS.md.
+# Benchmarks turn off Serve's per-request access log (~+8% measured with a model-free encoder); said in BENCHMARKS.md.
 QUIET = {"logging_config": {"enable_access_log": False, "log_level": "WARNING"}}
 # The main deployment: one replica of each, no autoscaling (so that the numbers are about one
 # Embedder with all the machine's threads, like the raw encoder it is compared with).

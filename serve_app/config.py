@@ -34,7 +34,8 @@ class BatchingConfig(BaseModel):
         ge=0.0,
         le=10.0,
         description="How long the first call of a batch waits for more calls. Larger values form larger "
-        "batches under load at the price of idle latency (see ray-on-this-machine notes).",
+        "batches under load at the price of idle latency (with 0.01 s a slow model saw batches of ~1.1 "
+        "under load, with 0.1 s ~5.5, on a 2-CPU machine).",
     )
 
 

@@ -1,7 +1,7 @@
 """Shared fixtures: small data, a model-free encoder, temporary caches and one Ray session.
 
 Ray is started at most once per test session (lazily, by the ``ray_session`` fixture) with small
-resources, and shut down at the end; see ../shared/notes/ray-on-this-machine.md.
+resources, and shut down at the end (a second Ray per test module costs seconds each on 2 CPUs).
 """
 
 from __future__ import annotations
