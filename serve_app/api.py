@@ -31,7 +31,7 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
         try:
             resp = await call()
         except RequestError as exc:
-            resp = JSONResponse(exc.to_body(), status_code=exc.status)
+            resp = JSONResponse(exc.to_body(), status_code=exc.status, headers=exc.headers)  # [keys] headers: Retry-After, WWW-Authenticate
         except BackPressureError as exc:
             # An inner deployment's queue (max_queued_requests) is full: shed load as Serve's own
             # proxy does at the ingress, with a 503 the caller may retry, not a 500.
@@ -49,8 +49,9 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
     @app.post("/v1/route")
     async def route(request: Request) -> Response:
         async def call() -> Response:
-            result = await service.route(await request.body())
-            return JSONResponse(result.model_dump(by_alias=True))
+            headers: dict = {}  # [keys] x-router-key, x-router-lambda
+            result = await service.route(await request.body(), request.headers, headers)  # [keys]
+            return JSONResponse(result.model_dump(by_alias=True), headers=headers)  # [keys]
 
         return await handle("route", call)
 
@@ -68,7 +69,8 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
     @app.get("/healthz")
     async def healthz() -> Response:
         async def call() -> Response:
-            body = {"status": "ok", "pool": list(service.pool.models), "backends": sorted(service.backends)}
+            body = {"status": "ok", "pool": list(service.pool.models), "backends": sorted(service.backends),
+                    "auth": service.gate.describe()}  # [keys] mode and counts only, nothing secret
             if health is not None:
                 body.update(await health())
             return JSONResponse(body)

@@ -146,6 +146,10 @@ class Dispatcher:
             PoolInfo(**pool), backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create()
         )
 
+    def reconfigure(self, user_config: dict) -> None:
+        """[keys] ``user_config`` carries the keys file's digest (see ``serve_app.app.check_keys``): re-read it now."""
+        self.service.gate.reconfigure(user_config)
+
     async def _health(self) -> dict:
         embedder, scorer = await asyncio.gather(self.embedder.describe.remote(), self.scorer.describe.remote())
         return {"embedder": embedder, "scorer": scorer}

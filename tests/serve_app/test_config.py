@@ -13,11 +13,11 @@ from serve_app.encoders import build_encoder, max_tokens
 
 def test_app_args_defaults_and_path_resolution(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = AppArgs(artifact_path="artifacts/router", backends_file="b.yaml")
+    args = AppArgs(artifact_path="artifacts/router", backends_file="b.yaml", auth="off")
     assert args.artifact_path == str(tmp_path / "artifacts" / "router")
     assert args.backends_file == str(tmp_path / "b.yaml")
     assert args.default_reward == "linear" and args.default_lambda == 1.0
-    assert AppArgs(artifact_path="x", default_reward="exp").default_reward == "exponential"
+    assert AppArgs(artifact_path="x", default_reward="exp", auth="off").default_reward == "exponential"
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_app_args_defaults_and_path_resolution(tmp_path, monkeypatch):
 )
 def test_app_args_errors_name_the_field(extra, field):
     with pytest.raises(ValidationError) as err:
-        AppArgs.model_validate({"artifact_path": "x", **extra})
+        AppArgs.model_validate({"artifact_path": "x", "auth": "off", **extra})
     assert field in str(err.value)
 
 
@@ -96,7 +96,7 @@ def test_build_app_fails_early_on_a_missing_artifact(tmp_path):
     from serve_app.app import build_app
 
     with pytest.raises(ValueError, match="router train --data dcrouter"):
-        build_app({"artifact_path": str(tmp_path / "nothing")})
+        build_app({"artifact_path": str(tmp_path / "nothing"), "auth": "off"})
 
 
 def test_build_app_refuses_backends_outside_the_pool(tmp_path, monkeypatch):
@@ -106,9 +106,9 @@ def test_build_app_refuses_backends_outside_the_pool(tmp_path, monkeypatch):
     path = tmp_path / "b.yaml"
     path.write_text(yaml.safe_dump({"backends": [{"model": "zzz", "base_url": "http://127.0.0.1:1/v1"}]}))
     with pytest.raises(ValueError, match="names none of the pool models"):
-        app_module.build_app({"artifact_path": str(tmp_path), "backends_file": str(path)})
+        app_module.build_app({"artifact_path": str(tmp_path), "backends_file": str(path), "auth": "off"})
     path.write_text(yaml.safe_dump({"backends": [{"model": "a", "base_url": "http://127.0.0.1:1/v1"}]}))
-    assert app_module.build_app({"artifact_path": str(tmp_path), "backends_file": str(path)}) is not None
+    assert app_module.build_app({"artifact_path": str(tmp_path), "backends_file": str(path), "auth": "off"}) is not None
 
 
 def test_backend_config_rejects_unknown_fields():
