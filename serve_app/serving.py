@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from router.decision import Decision, decide_batch
 from router.predictor import Prediction
-from serve_app.auth import KeyGate
+from serve_app.auth.gate import KeyGate
 from serve_app.backends import BackendClient, BackendError, read_usage, relay_sse
 from serve_app.config import AppArgs, BackendConfig
 from serve_app.metrics import RouterMetrics

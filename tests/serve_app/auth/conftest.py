@@ -24,6 +24,16 @@ C_REF = sum(PRICE.values()) / 3
 # These prices make that cost exactly the keyword predictor's predicted cost of the model.
 TOKEN_PRICE = {m: PRICE[m] / 20 * 1e6 for m in POOL}
 PROVIDER_SECRET = "sk-provider-TOPSECRET-0123456789abcdef"
+# In the environment before the session's Ray starts (conftests load before any fixture runs), so
+# that Serve replicas inherit it the way a deployment's provider keys reach them.
+PROVIDER_ENV = "ROUTER_TEST_PROVIDER_KEY"
+os.environ.setdefault(PROVIDER_ENV, PROVIDER_SECRET)
+
+
+def bearer_digest(secret: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"Bearer {secret}".encode()).hexdigest()
 
 
 def add_key(path: Path, key_id: str, revoked: bool = False, **policy) -> str:
@@ -79,14 +89,13 @@ def recorder() -> Recorder:
 @pytest.fixture
 def make_service(tmp_path, keys_path, recorder, monkeypatch):
     """``make(port, **app_args)``: a RouterService with auth required on ``keys_path`` (SQLite ledger in tmp)."""
-    monkeypatch.setenv("PROVIDER_KEY", PROVIDER_SECRET)
     made = []
 
     def make(port, backends=POOL, **kw) -> RouterService:
         async def predict(prompts):
             return keyword_prediction(prompts)
 
-        cfgs = {m: BackendConfig(model=m, base_url=f"http://127.0.0.1:{port}/v1", api_key_env="PROVIDER_KEY",
+        cfgs = {m: BackendConfig(model=m, base_url=f"http://127.0.0.1:{port}/v1", api_key_env=PROVIDER_ENV,
                                  input_price_per_mtok=TOKEN_PRICE[m], output_price_per_mtok=TOKEN_PRICE[m]) for m in backends}  # fmt: skip
         args = AppArgs(artifact_path=str(tmp_path), keys_file=str(keys_path), keys_poll_s=kw.pop("keys_poll_s", 0.2), **kw)
         svc = RouterService(PoolInfo(POOL, C_REF, "hash:64"), cfgs, args, predict, recorder.metrics())

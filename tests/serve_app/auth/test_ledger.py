@@ -96,12 +96,12 @@ def _replica(path: str, n: int, out) -> None:
 
 
 def test_sqlite_budget_holds_across_processes(tmp_path):
-    """Four processes race for a $1 cap in $0.01 steps: exactly 100 are admitted, never more."""
+    """Three processes race for a $1 cap in $0.01 steps: exactly 100 are admitted, never more."""
     path = str(tmp_path / "shared.sqlite")
     open_ledger(path).close()
     ctx = mp.get_context("spawn")  # not fork: the test process may hold Ray threads
     out = ctx.Queue()
-    procs = [ctx.Process(target=_replica, args=(path, 40, out)) for _ in range(4)]
+    procs = [ctx.Process(target=_replica, args=(path, 50, out)) for _ in range(3)]
     for p in procs:
         p.start()
     for p in procs:

@@ -13,7 +13,7 @@ import pytest
 
 from load_tests.fuzz import fixed_cases
 from serve_app.api import build_fastapi_app
-from tests.serve_app.auth.conftest import PROVIDER_SECRET, add_key
+from tests.serve_app.auth.conftest import PROVIDER_SECRET, add_key, bearer_digest
 
 BODY_MARKER = "zebra-marker-7731"  # a word only request bodies contain
 
@@ -112,3 +112,4 @@ def test_no_secret_reaches_logs_errors_metrics_healthz_or_disk(stub_backend, mak
     # Request bodies are logged only when the debug setting asks for it.
     assert (BODY_MARKER in haystacks["logs"]) is log_bodies
     assert "good" in haystacks["metrics"]  # the key id is the metrics' label
+    assert stub_backend.authorizations.get(bearer_digest(PROVIDER_SECRET), 0) >= 3  # the provider key was really used
