@@ -90,6 +90,18 @@ class KeyGate:
             self.ledger.close()
 
     # -- admission ------------------------------------------------------------------------------
+    async def call_ledger(self, fn, *args):
+        """A ledger operation in a worker thread; an unreachable store is a 503, never a 500 with its
+        address in the message (a Redis URL may carry a password)."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except RequestError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.error("ledger (%s) %s failed: %s", self.ledger.kind if self.ledger else "-", getattr(fn, "__name__", "?"), type(exc).__name__)
+            raise RequestError(503, "the router's spend ledger is unavailable; retry later", type="server_error",
+                               headers={"Retry-After": "1"}) from None  # fmt: skip
+
     def _refuse(self, key_id: str, status: int, reason: str) -> None:
         self.metrics.key_refusals.inc(1, tags={"key": key_id, "status": str(status), "reason": reason})
 
@@ -112,16 +124,16 @@ class KeyGate:
         now = self.clock()
         if limits.has_limits(key):
             try:
-                await asyncio.to_thread(limits.check_rate, self.ledger, key, now)
+                await self.call_ledger(limits.check_rate, self.ledger, key, now)
             except RequestError as exc:
                 self._refuse(key.id, 429, exc.param or "rate")
                 raise
         ticket = Ticket(self, key, endpoint, budget.periods(key.policy, now))
-        if endpoint == "chat" and key.policy.has_budget:
-            ticket.spent = await asyncio.to_thread(self.ledger.spent, key.id, ticket.periods, now)
+        if key.policy.has_budget and (endpoint == "chat" or key.policy.on_exhausted == "cheapest"):
+            ticket.spent = await self.call_ledger(self.ledger.spent, key.id, ticket.periods, now)
             gone = budget.exhausted(ticket.periods, ticket.spent)
             if gone is not None:
-                if key.policy.on_exhausted == "refuse":
+                if key.policy.on_exhausted == "refuse":  # only chat gets here: /v1/route spends nothing
                     self._refuse(key.id, 429, f"budget_{gone.name.split(':')[0]}")
                     raise budget.budget_error(key.id, gone, ticket.spent[gone.name], now)
                 ticket.cheapest = True
@@ -149,7 +161,11 @@ class KeyGate:
         if ctl is None or self._signatures.get(key.id) != signature:
             # A new replica (or a restart) resumes from the ledger's state when the policy is unchanged.
             assert self.ledger is not None
-            saved = self.ledger.get_state(key.id)
+            try:
+                saved = self.ledger.get_state(key.id)
+            except Exception as exc:  # noqa: BLE001 - start from λ₀ instead
+                log.error("reading the λ controller of key %s failed: %s", key.id, type(exc).__name__)
+                saved = None
             state = saved if saved and saved.get("signature") == signature else None
             ctl = LambdaController(target / 1000.0, self.key_lambda(key), self.key_reward(key), self.settings, state)
             self.controllers[key.id] = ctl
@@ -207,13 +223,16 @@ class Ticket:
         """/v1/route: the model this key would be routed to (best allowed; cheapest when the budget is spent)."""
         if self.key is None or (self.allowed is None and not self.cheapest):
             return decision.model
+        if self.override is not None and not self.cheapest:
+            return self.override
         allowed = self.allowed or list(decision.reward)
         if self.cheapest:
             return min(allowed, key=lambda m: (decision.cost[m], m))
         return fallback_order(decision.reward, decision.cost, allowed)[0]
 
     def _order(self, order: list[str], decision: Decision) -> list[str]:
-        if self.key is None or self.override is not None:
+        # "Cheapest model only" also overrides an explicit model choice: it is the key's spending rule.
+        if self.key is None or (self.override is not None and not self.cheapest):
             return order
         with_backend = [m for m in self.gate.backends if self.allowed is None or m in self.allowed]
         if not with_backend:
@@ -240,8 +259,8 @@ class Ticket:
         now = gate.clock()
         self.reservation = uuid.uuid4().hex
         predicted = decision.cost[order[0]]
-        res = await asyncio.to_thread(gate.ledger.reserve, key.id, self.periods, predicted, self.reservation,
-                                      now + gate.reservation_ttl_s, not self.cheapest, now)  # fmt: skip
+        res = await gate.call_ledger(gate.ledger.reserve, key.id, self.periods, predicted, self.reservation,
+                                     now + gate.reservation_ttl_s, not self.cheapest, now)  # fmt: skip
         if not res.ok:
             period = next(p for p in self.periods if p.name == res.exceeded)
             if key.policy.on_exhausted == "refuse":
@@ -250,8 +269,8 @@ class Ticket:
                 raise budget.budget_error(key.id, period, res.spent[period.name], now, predicted)
             self.cheapest = True
             order = self._order(order, decision)
-            res = await asyncio.to_thread(gate.ledger.reserve, key.id, self.periods, decision.cost[order[0]], self.reservation,
-                                          now + gate.reservation_ttl_s, False, now)  # fmt: skip
+            res = await gate.call_ledger(gate.ledger.reserve, key.id, self.periods, decision.cost[order[0]], self.reservation,
+                                         now + gate.reservation_ttl_s, False, now)  # fmt: skip
         self.spent = res.spent
         return order
 
@@ -284,7 +303,10 @@ class Ticket:
             ctl.observe(cost)
             if ctl.n % STATE_EVERY == 0:
                 state = dict(ctl.state(), signature=gate._signatures.get(key.id))
-                await asyncio.to_thread(gate.ledger.put_state, key.id, state)
+                try:
+                    await asyncio.to_thread(gate.ledger.put_state, key.id, state)
+                except Exception as exc:  # noqa: BLE001 - only the resume point is lost
+                    log.error("saving the λ controller of key %s failed: %s", key.id, type(exc).__name__)
         return self.headers()
 
     async def release(self) -> None:
@@ -296,7 +318,10 @@ class Ticket:
         assert gate.ledger is not None
         now = gate.clock()
         window, end = limits.window(now)
-        await asyncio.to_thread(gate.ledger.settle, self.key.id, self.reservation, self.periods, 0.0, 0, window, end, now)
+        try:
+            await asyncio.to_thread(gate.ledger.settle, self.key.id, self.reservation, self.periods, 0.0, 0, window, end, now)
+        except Exception as exc:  # noqa: BLE001 - the reservation expires by itself
+            log.error("ledger release failed for key %s: %s", self.key.id, type(exc).__name__)
 
     async def metered(self, chunks: AsyncIterator[bytes], backend: BackendConfig) -> AsyncIterator[bytes]:
         """A relayed SSE stream, settled when it ends, with the usage of its final chunk if it has one."""

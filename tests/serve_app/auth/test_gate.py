@@ -245,3 +245,31 @@ def test_64_concurrent_callers_never_overshoot_the_cap_by_more_than_in_flight(st
     for err in refused:
         assert isinstance(err, RequestError) and err.status == 429
         assert "daily budget of $0.02" in err.message and err.type == "budget_exceeded" and int(err.headers["Retry-After"]) >= 1
+
+
+def test_an_unreachable_ledger_is_a_503_that_names_no_address(stub_backend, make_service, keys_path, caplog):
+    from tests.serve_app.auth.conftest import free_port
+
+    secret = add_key(keys_path, "k", requests_per_min=10)
+    url = f"redis://:hunter2-ledger-password@127.0.0.1:{free_port()}/0"  # nothing listens there
+    svc = make_service(stub_backend.port, ledger_url=url)
+    status, err = run(svc, status_of(svc.route(b'{"prompt": "x"}', auth(secret))))
+    assert status == 503 and "ledger is unavailable" in err.message and err.headers["Retry-After"] == "1"
+    assert "hunter2" not in err.message and "hunter2" not in caplog.text and str(url) not in caplog.text
+    assert svc.gate.describe()["ledger"] == "redis"
+
+
+def test_cheapest_mode_also_answers_route_and_overrides(stub_backend, make_service, keys_path):
+    secret = add_key(keys_path, "spent", budget_usd_per_day=0.0001, default_lambda=0.0, on_exhausted="cheapest")
+    svc = make_service(stub_backend.port)
+
+    async def go():
+        first = await svc.chat(chat_body(model="medium"), auth(secret))  # exactly the $0.0001 cap
+        dear = await svc.chat(chat_body("prove a theorem", model="large"), auth(secret))
+        route = await svc.route(b'{"prompt": "prove a theorem"}', auth(secret))
+        return first, dear, route
+
+    first, dear, route = run(svc, go())
+    assert first.headers["x-router-model"] == "medium" and float(first.headers["x-router-budget-remaining-usd"]) == 0
+    assert dear.headers["x-router-model"] == "small" and dear.headers["x-router-budget"].startswith("exhausted")
+    assert route.decisions[0].model == "small" and route.decisions[0].best_model == "large"
