@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import random
 import sys
 import tempfile
@@ -80,8 +79,6 @@ def stub_cost_matrix(prompts, models, prices) -> np.ndarray:
 
 
 def run(cfg: BudgetBenchConfig, out: Path) -> dict:
-    import yaml
-
     from router.data import load_table
     from router.data.splits import train_test_split
     from router.decision import decide_batch
