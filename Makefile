@@ -34,9 +34,11 @@ run: serve
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# `make bench`: the load/benchmark/fault suite (~15 min on 2 cores); refreshes results/load and BENCHMARKS.md.
+# `make bench`: the load/benchmark/fault suite (~15 min on 2 cores), then the spend-target run of a
+# caller key (~1 min); refreshes results/load, results/budget and BENCHMARKS.md.
 bench: install
 	$(PY) -m load_tests.suite --out results/load
+	$(PY) -m load_tests.bench_budget --out results/budget
 
 # `make compare`: the cross-attention comparison on both bundled datasets (README section
 # cross-attention; long on 2 cores, resumable: finished cross-domain folds are kept).

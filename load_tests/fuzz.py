@@ -8,18 +8,26 @@ bodies directly: random bytes, random JSON, and route/chat-shaped objects whose 
 have the wrong type or value, plus a fixed list of known-bad inputs (empty/missing/oversized
 prompt, bad λ, unknown reward or model, NaN/Infinity literals, deep nesting, wrong methods).
 
+The ``Authorization`` header is fuzzed too (missing, other schemes, malformed, overlong, non-ASCII,
+near-miss and truncated keys). Against a router with caller keys, ``--api-key-env`` names an
+environment variable holding a valid key, which every case that does not set its own header
+carries, so that the bodies get past the key check to the parser; a 401 must not echo the
+presented header.
+
 Each case is sent once; the run records the status of every answer. The service passes when no
 answer is a 5xx — except 502/503 on ``/v1/chat/completions``, which mean "the backends failed" or
 "none configured" and are legitimate answers for a well-formed chat request — when every 4xx
 carries an error message, and when ``/healthz`` still answers 200 at the end.
 
     python -m load_tests.fuzz --url http://127.0.0.1:8000 --examples 300 --out results/load/fuzz.json
+    ROUTER_API_KEY=rk-... python -m load_tests.fuzz --url http://127.0.0.1:8000 --api-key-env ROUTER_API_KEY
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -39,7 +47,9 @@ class Case:
 
     def describe(self) -> str:
         text = self.body[:160].decode("utf-8", "replace")
-        return f"{self.method} {self.path} headers={self.headers} body={text!r}{'...' if len(self.body) > 160 else ''}"
+        # Authorization values may be near misses of a real key: reports show only their start.
+        headers = {k: (f"{v[:12]}...({len(v)} chars)" if k.lower() == "authorization" and len(v) > 12 else v) for k, v in self.headers.items()}
+        return f"{self.method} {self.path} headers={headers} body={text!r}{'...' if len(self.body) > 160 else ''}"
 
 
 def _j(obj) -> bytes:
@@ -82,7 +92,22 @@ def fixed_cases(max_prompt_chars: int = 100_000) -> list[Case]:
         Case(CHAT, _j({"messages": [{"role": "user", "content": "hi"}], "stream": "yes"})),
         Case("/v1/models", b"", method="POST"), Case("/healthz", b"{}", method="POST"), Case("/v1/nothing", b"{}"),
     ]
+    ok_chat = _j({"messages": [{"role": "user", "content": "hi"}]})
+    for value in auth_values():
+        cases += [Case(ROUTE, _j({"prompt": "hi"}), headers={"Authorization": value}), Case(CHAT, ok_chat, headers={"Authorization": value})]
     return cases
+
+
+def auth_values(api_key: str | None = None) -> list[str]:
+    """Bad ``Authorization`` values; with ``api_key``, also near misses of it."""
+    fake = "rk-nobody-" + "0" * 64
+    values = ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer rk-", "Bearer rk--" + "0" * 64, f"Bearer {fake}",
+              f"bearer {fake}", fake, f"Bearer {fake} extra", "Bearer " + "A" * 8000, "Bearer \u00ff\u00fe\u00e9", "Bearer \t  ",
+              "Token " + fake, "Bearer rk-UPPER-" + "f" * 64, "Bearer rk-x-" + "g" * 64]  # fmt: skip
+    if api_key:
+        flipped = api_key[:-1] + ("0" if api_key[-1] != "0" else "1")
+        values += [f"Bearer {flipped}", f"Bearer {api_key[:-8]}", api_key, f"Bearer {api_key}{api_key}", f"Bearer  {api_key} x"]
+    return values
 
 
 def case_strategy():
@@ -108,9 +133,13 @@ def case_strategy():
         "router_lambda": lam,
         "max_tokens": json_values,
     })
+    header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=90)
+    authorization = st.one_of(st.sampled_from(auth_values()), header_text, st.builds(lambda t: "Bearer " + t, header_text),
+                              st.builds(lambda t: "Bearer rk-" + t, header_text))  # fmt: skip
     headers = st.one_of(st.just({}), st.fixed_dictionaries({}, optional={
         "x-router-lambda": st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=10),
         "x-router-reward": st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=10),
+        "Authorization": authorization,
     }))
     encode = lambda obj: json.dumps(obj, allow_nan=True).encode()  # noqa: E731 - NaN/Infinity literals on purpose
     route_case = st.builds(lambda o, h: Case(ROUTE, encode(o), h), route_obj, headers)
@@ -120,9 +149,11 @@ def case_strategy():
     return st.one_of(route_case, route_case, chat_case, chat_case, raw_case, json_case)
 
 
-def send(url: str, case: Case, timeout_s: float = 60.0) -> tuple[str, dict | None]:
+def send(url: str, case: Case, timeout_s: float = 60.0, api_key: str | None = None) -> tuple[str, dict | None]:
     """``(status, parsed JSON body or None)``; a transport failure gives its kind as the status."""
-    headers = {"Content-Type": "application/json", **case.headers}
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {}), **case.headers}
+    # HTTP header values are latin-1 on the wire; anything else is sent as its UTF-8 bytes.
+    headers = {k: v.encode("utf-8").decode("latin-1") if not all(ord(c) < 256 for c in v) else v for k, v in headers.items()}
     req = urllib.request.Request(url + case.path, data=case.body if case.method != "GET" else None, headers=headers, method=case.method)
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
@@ -153,11 +184,14 @@ def _bad(case: Case, status: str, body) -> str | None:
         msg = (body or {}).get("error", {}).get("message") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
         if not msg:
             return f"{code} without an error message"
+        presented = case.headers.get("Authorization", "").partition(" ")[2].strip()
+        if len(presented) >= 8 and presented in json.dumps(body):
+            return f"{code} echoes the presented Authorization value"
     return None
 
 
 def run_fuzz(url: str, examples: int = 200, seed: int = 0, include_fixed: bool = True, timeout_s: float = 60.0,
-             allow_remote: bool = False) -> dict:
+             allow_remote: bool = False, api_key: str | None = None) -> dict:
     from hypothesis import HealthCheck, Phase, given, seed as hseed, settings
 
     check_target(url, allow_remote)
@@ -166,7 +200,7 @@ def run_fuzz(url: str, examples: int = 200, seed: int = 0, include_fixed: bool =
     problems: list[dict] = []
 
     def check(case: Case) -> None:
-        status, body = send(url, case, timeout_s)
+        status, body = send(url, case, timeout_s, api_key)
         statuses[status] = statuses.get(status, 0) + 1
         why = _bad(case, status, body)
         if why:
@@ -175,6 +209,8 @@ def run_fuzz(url: str, examples: int = 200, seed: int = 0, include_fixed: bool =
     if include_fixed:
         for case in fixed_cases():
             check(case)
+        for value in auth_values(api_key)[-5:] if api_key else ():
+            check(Case(ROUTE, _j({"prompt": "hi"}), headers={"Authorization": value}))
 
     @hseed(seed)
     @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
@@ -203,10 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--allow-remote", action="store_true")
+    p.add_argument("--api-key-env", help="environment variable holding a valid caller key (router with auth: required)")
     p.add_argument("--out")
     args = p.parse_args(argv)
     try:
-        result = run_fuzz(args.url, args.examples, args.seed, allow_remote=args.allow_remote)
+        api_key = None
+        if args.api_key_env:
+            api_key = os.environ.get(args.api_key_env)
+            if not api_key:
+                raise ValueError(f"--api-key-env: environment variable {args.api_key_env!r} is not set")
+        result = run_fuzz(args.url, args.examples, args.seed, allow_remote=args.allow_remote, api_key=api_key)
     except ValueError as exc:
         print(f"load_tests.fuzz: error: {exc}", file=sys.stderr)
         return 2

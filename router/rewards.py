@@ -34,6 +34,9 @@ class Reward:
     formula: str
     fn: Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
     default_grid: tuple[float, ...]
+    # routerbench's λ is willingness to pay: a larger λ means cost matters *less* (the budget
+    # controller, serve_app.auth.budget, steers λ the other way for it).
+    lambda_raises_cost: bool = False
 
     def __call__(self, quality: np.ndarray, cost: np.ndarray, lam: float, c_ref: float = 1.0) -> np.ndarray:
         # A huge (finite) λ may overflow to ±inf: still the right order of the models, so no warning.
@@ -46,7 +49,7 @@ class Reward:
 REWARDS: dict[str, Reward] = {
     "linear": Reward("linear", "q - lam * c / c_ref", lambda q, c, lam, ref: q - lam * c / ref, NORMALISED_GRID),
     "routerbench": Reward(
-        "routerbench", "lam * q - c", lambda q, c, lam, ref: lam * q - c, ROUTERBENCH_WTP
+        "routerbench", "lam * q - c", lambda q, c, lam, ref: lam * q - c, ROUTERBENCH_WTP, lambda_raises_cost=True
     ),
     "exponential": Reward(
         "exponential", "q * exp(-lam * c / c_ref)", lambda q, c, lam, ref: q * np.exp(-lam * c / ref), NORMALISED_GRID

@@ -67,7 +67,7 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
             # With headers: under the request's deadline (serve_app.deadlines; 504 past it).
             resp = await (call() if headers is None else within_deadline(call, headers, service.args.request_timeout_s))
         except RequestError as exc:
-            resp = JSONResponse(exc.to_body(), status_code=exc.status)
+            resp = JSONResponse(exc.to_body(), status_code=exc.status, headers=exc.headers)  # [keys] headers: Retry-After, WWW-Authenticate
         except BackPressureError as exc:
             # An inner deployment's queue (max_queued_requests) is full: shed load as Serve's own
             # proxy does at the ingress, with a 503 the caller may retry, not a 500.
@@ -86,8 +86,9 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
               summary="Which pool model should answer each prompt, with every model's predicted quality, cost and reward")  # fmt: skip
     async def route(request: Request) -> Response:
         async def call() -> Response:
-            result = await service.route(await request.body())
-            return JSONResponse(result.model_dump(by_alias=True))
+            headers: dict = {}  # [keys] x-router-key, x-router-lambda
+            result = await service.route(await request.body(), request.headers, headers)  # [keys]
+            return JSONResponse(result.model_dump(by_alias=True), headers=headers)  # [keys]
 
         return await handle("route", call, request.headers)
 
@@ -106,7 +107,8 @@ def build_fastapi_app(service: RouterService, health: Optional[HealthFn] = None)
     @app.get("/healthz", response_model=Health, responses=_errors(500, 503), summary="Liveness and the deployments' state")
     async def healthz() -> Response:
         async def call() -> Response:
-            body = {"status": "ok", "pool": list(service.pool), "backends": sorted(service.backends)}
+            body = {"status": "ok", "pool": list(service.pool), "backends": sorted(service.backends),
+                    "auth": service.gate.describe()}  # [keys] mode and counts only, nothing secret
             if health is not None:
                 try:
                     body.update(await asyncio.wait_for(health(), HEALTH_TIMEOUT_S))

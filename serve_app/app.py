@@ -59,4 +59,22 @@ def build_app(args: dict[str, Any] | AppArgs) -> Application:
     # The dispatcher does not get the batching settings, so retuning them (user_config) stays a
     # lightweight update that does not restart the ingress.
     dispatcher_args = cfg.model_dump(exclude={"embedder_batching", "scorer_batching"})
-    return Dispatcher.bind(embedder, scorer, router, backends, dispatcher_args)
+    keys_config = check_keys(cfg, router.models)  # [keys] a bad keys file fails `serve run`, not the first request
+    return Dispatcher.options(user_config=keys_config).bind(embedder, scorer, router, backends, dispatcher_args)  # [keys] user_config
+
+
+def check_keys(cfg: AppArgs, models) -> dict:
+    """The keys file, validated against the pool; returns the Dispatcher's ``user_config``: the file's
+    digest, so that redeploying after an edit makes every replica re-read it at once (it also
+    re-reads it by itself within ``keys_poll_s``)."""
+    if cfg.auth == "off":
+        log.warning("auth is off: anyone who can reach the router may route to every backend, without limits or budgets")
+        return {"keys_file_sha256": None}
+    import hashlib
+
+    from serve_app.auth.keys import load_keys_file
+
+    assert cfg.keys_file is not None
+    load_keys_file(cfg.keys_file).check_models(models)
+    cfg.resolved_ledger_url()  # a missing ledger_url_env fails here
+    return {"keys_file_sha256": hashlib.sha256(Path(cfg.keys_file).read_bytes()).hexdigest()}

@@ -18,6 +18,19 @@ import aiohttp
 from serve_app.config import BackendConfig
 
 
+def read_usage(answer) -> Optional[tuple[int, int]]:
+    """(prompt_tokens, completion_tokens) from an OpenAI answer's (or final stream chunk's) ``usage``,
+    or None when it is absent or not numbers."""
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    try:
+        prompt, completion = int(usage.get("prompt_tokens", 0) or 0), int(usage.get("completion_tokens", 0) or 0)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return (prompt, completion) if prompt >= 0 and completion >= 0 else None
+
+
 class BackendError(Exception):
     def __init__(self, model: str, reason: str, detail: str = ""):
         super().__init__(f"{model}: {reason} {detail}".strip())

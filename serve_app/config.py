@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -154,6 +154,25 @@ class AppArgs(BaseModel):
             raise ValueError(f"request_timeout_s ({self.request_timeout_s}) is shorter than backend_timeout_s "
                              f"({self.backend_timeout_s}): a chat could time out before its first backend answers")  # fmt: skip
         return self
+    # -- caller keys and budgets (serve_app.auth) --
+    auth: Literal["required", "off"] = Field(
+        "required",
+        description="required: every /v1/route and /v1/chat/completions call needs `Authorization: Bearer <key>` from "
+        "keys_file. off: no keys, no limits, no budgets (say so explicitly; meant for local demos).",
+    )
+    keys_file: Optional[str] = Field(
+        None, description="Keys YAML written by `router keys create` (hashes and policies, never secrets); re-read when it changes."
+    )
+    keys_poll_s: float = Field(1.0, gt=0.0, le=4.0, description="How often (at most) the keys file is checked for changes, in seconds.")
+    ledger_url: Optional[str] = Field(
+        None,
+        description="Where spend and rate counters live: redis://host:port/db (several nodes), sqlite:///path or a path. "
+        "Default: SQLite next to keys_file (<keys_file>.ledger.sqlite). Use ledger_url_env if the URL carries a password.",
+    )
+    ledger_url_env: Optional[str] = Field(None, description="Name of an environment variable holding ledger_url (kept out of configs).")
+    log_request_bodies: bool = Field(
+        False, description="Debug only: log every request body (never the Authorization header). Off: bodies are not logged."
+    )
 
     @field_validator("default_lambda")
     @classmethod
@@ -165,7 +184,24 @@ class AppArgs(BaseModel):
     def _reward(cls, v: str) -> str:
         return check_reward(v, "default_reward")
 
-    @field_validator("artifact_path", "backends_file")
+    @model_validator(mode="after")
+    def _auth(self) -> "AppArgs":
+        if self.auth == "required" and self.keys_file is None:
+            raise ValueError("auth is 'required' but no keys_file is given: create one with `router keys create --file keys.yaml "
+                             "--id NAME` and set keys_file, or set auth: off (no caller keys, for local demos only)")
+        if self.ledger_url is not None and self.ledger_url_env is not None:
+            raise ValueError("give at most one of ledger_url and ledger_url_env")
+        return self
+
+    def resolved_ledger_url(self) -> Optional[str]:
+        if self.ledger_url_env:
+            value = os.environ.get(self.ledger_url_env)
+            if not value:
+                raise ValueError(f"ledger_url_env: environment variable {self.ledger_url_env!r} is not set")
+            return value
+        return self.ledger_url
+
+    @field_validator("artifact_path", "backends_file", "keys_file")
     @classmethod
     def _absolute(cls, v: Optional[str]) -> Optional[str]:
         # Replicas do not share the driver's working directory: resolve relative paths where the

@@ -144,6 +144,10 @@ class Dispatcher:
         backend_cfgs = {b["model"]: BackendConfig.model_validate(b) for b in backends}
         self.service = RouterService(router, backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create())
 
+    def reconfigure(self, user_config: dict) -> None:
+        """[keys] ``user_config`` carries the keys file's digest (see ``serve_app.app.check_keys``): re-read it now."""
+        self.service.gate.reconfigure(user_config)
+
     async def _health(self) -> dict:
         embedder, scorer = await asyncio.gather(self.embedder.describe.remote(), self.scorer.describe.remote())
         return {"embedder": embedder, "scorer": scorer}

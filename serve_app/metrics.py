@@ -57,6 +57,20 @@ class RouterMetrics:
             tag_keys=("stage", "endpoint"),
         )
         self.pool_size = gauge("router_pool_backends", description="Pool models with a configured backend.")
+        # Per caller key (serve_app.auth): the label is the key's id, never its secret.
+        self.key_requests = counter(
+            "router_key_requests", description="Admitted requests per caller key.", tag_keys=("key", "endpoint")
+        )
+        self.key_refusals = counter(
+            "router_key_refusals",
+            description="Refused requests per caller key (key '-' when no valid key was given): 401, 403, 429 by reason.",
+            tag_keys=("key", "status", "reason"),
+        )
+        self.key_tokens = counter("router_key_tokens", description="Backend tokens (usage) per caller key.", tag_keys=("key",))
+        self.key_spend = counter(
+            "router_key_spend_usd", description="Spend (USD, usage x prices) per caller key.", tag_keys=("key",)
+        )
+        self.key_lambda = gauge("router_key_lambda", description="λ used by the last request of each caller key.", tag_keys=("key",))
 
     @classmethod
     def create(cls) -> "RouterMetrics":

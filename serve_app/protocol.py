@@ -34,8 +34,10 @@ NOT_BLANK = r"\S"
 class RequestError(Exception):
     """A problem with the caller's request (4xx) or with the backends (5xx), with a message for the caller."""
 
-    def __init__(self, status: int, message: str, param: Optional[str] = None, type: Optional[str] = None):
+    def __init__(self, status: int, message: str, param: Optional[str] = None, type: Optional[str] = None,
+                 headers: Optional[dict[str, str]] = None):  # fmt: skip
         super().__init__(message)
+        self.headers = headers  # response headers, e.g. Retry-After on a 429
         self.status = status
         self.message = message
         self.param = param

@@ -15,7 +15,8 @@ import numpy as np
 
 from router.decision import Decision
 from router.prediction import Prediction
-from serve_app.backends import BackendClient, BackendError, relay_sse
+from serve_app.auth.gate import KeyGate
+from serve_app.backends import BackendClient, BackendError, read_usage, relay_sse
 from serve_app.config import AppArgs, BackendConfig
 from serve_app.metrics import RouterMetrics
 from serve_app.protocol import ModelCard, ModelList, ModelScore, RequestError, RouteDecision, RouteResponse
@@ -57,6 +58,7 @@ class RouterService:
         self.metrics = metrics or RouterMetrics.noop()
         self.client = BackendClient(args.backend_timeout_s)
         self.metrics.pool_size.set(len(self.backends))
+        self.gate = KeyGate(args, self.pool, self.backends, self.metrics)  # [keys] caller keys, limits, budgets
 
     async def _decide(self, prompts: list[str], lam: float, reward: str, endpoint: str) -> list[Decision]:
         t0 = time.perf_counter()
@@ -73,16 +75,22 @@ class RouterService:
             self.metrics.predicted_cost.inc(predicted_cost, tags={"model": model})
 
     # -- /v1/route ------------------------------------------------------------------------------
-    async def route(self, raw: bytes) -> RouteResponse:
-        plan = parse_route_request(raw, self.limits, self.args.default_lambda, self.args.default_reward, self.pool)
-        decisions = await self._decide(plan.prompts, plan.lam, plan.reward, "route")
+    async def route(self, raw: bytes, headers: Mapping[str, str] = {}, out_headers: Optional[dict] = None) -> RouteResponse:
+        ticket = await self.gate.admit(headers, "route", raw)  # [keys] 401/429 before the body is parsed
+        default_lam, default_reward = ticket.default_lambda(self.args.default_lambda), ticket.default_reward(self.args.default_reward)  # [keys]
+        plan = parse_route_request(raw, self.limits, default_lam, default_reward, self.pool)
+        ticket.check_model(plan.override)  # [keys]
+        lam, reward = ticket.steer(plan.lam, plan.reward)  # [keys]
+        decisions = await self._decide(plan.prompts, lam, reward, "route")
         out = []
         for d in decisions:
-            chosen = plan.override or d.model
+            chosen = plan.override or ticket.pick(d)  # [keys]
             self._count_decision(chosen, d.cost[chosen], "route")
             scores = {m: ModelScore(quality=d.quality[m], cost=d.cost[m], reward=_finite(d.reward[m])) for m in self.pool}
             out.append(RouteDecision(model=chosen, best_model=d.model, overridden=plan.override is not None, scores=scores))
-        return RouteResponse(lam=plan.lam, reward_type=plan.reward, decisions=out)
+        if out_headers is not None:
+            out_headers.update(ticket.headers())  # [keys]
+        return RouteResponse(lam=lam, reward_type=reward, decisions=out)
 
     # -- /v1/chat/completions -------------------------------------------------------------------
     def candidates(self, plan: ChatPlan, decision: Decision) -> list[str]:
@@ -96,11 +104,15 @@ class RouterService:
 
     async def chat(self, raw: bytes, headers: Mapping[str, str]) -> Response:
         t0 = time.perf_counter()
-        plan = parse_chat_request(raw, headers, self.limits, self.args.default_lambda, self.args.default_reward, self.pool)
+        ticket = await self.gate.admit(headers, "chat", raw)  # [keys] 401/429 before the body is parsed
+        default_lam, default_reward = ticket.default_lambda(self.args.default_lambda), ticket.default_reward(self.args.default_reward)  # [keys]
+        plan = parse_chat_request(raw, headers, self.limits, default_lam, default_reward, self.pool)
+        ticket.check_model(plan.override)  # [keys]
+        plan.lam, plan.reward = ticket.steer(plan.lam, plan.reward)  # [keys]
         if not self.backends:
             raise RequestError(503, "no backends are configured for this router (start it with a backends_file)")
         (decision,) = await self._decide([plan.text], plan.lam, plan.reward, "chat")
-        order = self.candidates(plan, decision)
+        order = await ticket.reserve(self.candidates(plan, decision), decision)  # [keys] allowed models; budget 429 / cheapest
         failures: list[BackendError] = []
         for model in order:
             backend = self.backends[model]
@@ -119,11 +131,14 @@ class RouterService:
             out_headers = self._headers(model, decision, plan, failures)
             self.metrics.latency.observe(_ms(t0), tags={"stage": "total", "endpoint": "chat"})
             if plan.stream:
-                return StreamingResponse(relay_sse(upstream, model), media_type="text/event-stream", headers=out_headers)
+                out_headers.update(ticket.headers())  # [keys] (spend as of the stream's start; settled when it ends)
+                return StreamingResponse(ticket.metered(relay_sse(upstream, model), backend), media_type="text/event-stream", headers=out_headers)  # [keys] metered
             if isinstance(answer, dict):
                 answer["model"] = model
                 self._observe_cost(backend, answer)
+            out_headers.update(await ticket.settle(backend, answer))  # [keys]
             return JSONResponse(answer, headers=out_headers)
+        await ticket.release()  # [keys]
         tried = ", ".join(f"{f.model} ({f.reason})" for f in failures)
         raise RequestError(502, f"every backend tried failed: {tried}", type="upstream_error")
 
@@ -139,11 +154,10 @@ class RouterService:
         return h
 
     def _observe_cost(self, backend: BackendConfig, answer: dict) -> None:
-        usage = answer.get("usage") or {}
-        try:
-            cost = backend.observed_cost(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
-        except (TypeError, ValueError):
+        usage = read_usage(answer)
+        if usage is None:
             return
+        cost = backend.observed_cost(*usage)
         if cost > 0:
             self.metrics.observed_cost.inc(cost, tags={"model": backend.model})
 
@@ -155,3 +169,4 @@ class RouterService:
 
     async def close(self) -> None:
         await self.client.close()
+        self.gate.close()  # [keys]

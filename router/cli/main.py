@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "train": "router.cli.train",
     "route-logs": "router.cli.route_logs",
     "tune": "router.cli.tune",
+    "keys": "router.cli.keys",
 }
 
 

@@ -11,13 +11,16 @@ machine with no LLMs and no internet.
 Behaviour can also be changed while it runs (tests do this):
 ``POST /stub/behaviour {"fail": {"model-x": 500}, "delay_ms": {"model-y": 2000}, "default_delay_ms": 0,
 "cut_stream": {"model-z": 3}}`` (``cut_stream``: drop the connection after that many streamed chunks)
-and ``GET /stub/stats`` returns the number of chat requests seen per model.
+and ``GET /stub/stats`` returns the number of chat requests seen per model. ``authorizations``
+counts the ``Authorization`` headers it was sent by their sha256 (so tests can check that a
+provider key arrived without the stub keeping the key).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import threading
 import time
@@ -65,6 +68,7 @@ class StubBackend:
     def __init__(self, behaviour: Behaviour | None = None):
         self.behaviour = behaviour or Behaviour()
         self.stats: dict[str, int] = {}
+        self.authorizations: dict[str, int] = {}  # sha256 of the Authorization header -> requests
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,6 +82,9 @@ class StubBackend:
             return web.json_response({"error": {"message": "malformed JSON", "type": "invalid_request_error"}}, status=400)
         model = str(body.get("model", ""))
         self.stats[model] = self.stats.get(model, 0) + 1
+        if "Authorization" in request.headers:
+            digest = hashlib.sha256(request.headers["Authorization"].encode()).hexdigest()
+            self.authorizations[digest] = self.authorizations.get(digest, 0) + 1
         b = self.behaviour
         delay = b.delay_for(model)
         if delay > 0:

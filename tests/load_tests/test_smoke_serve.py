@@ -36,7 +36,7 @@ def service(ray_session, stub, tmp_path_factory):
     backends = tmp / "backends.yaml"
     backends.write_text(yaml.safe_dump({"backends": [{"model": m, "base_url": f"http://127.0.0.1:{stub.port}/v1"} for m in pool]}))
     args = {"artifact_path": str(artifact), "backends_file": str(backends), "embedder_threads": 1,
-            "backend_timeout_s": BACKEND_TIMEOUT_S, "max_attempts": MAX_ATTEMPTS,
+            "backend_timeout_s": BACKEND_TIMEOUT_S, "max_attempts": MAX_ATTEMPTS, "auth": "off",
             "embedder_batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.01}}
     fast_health = {"health_check_period_s": 1.0, "health_check_timeout_s": 5.0}
     options = {

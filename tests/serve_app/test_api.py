@@ -40,7 +40,7 @@ def test_inner_queue_full_is_a_503_not_a_500(tmp_path):
     async def predict(prompts):
         raise BackPressureError(num_queued_requests=9, max_queued_requests=8, retry_after_s=2.0)
 
-    service = RouterService(stand_in_router(), {}, AppArgs(artifact_path=str(tmp_path)), predict)
+    service = RouterService(stand_in_router(), {}, AppArgs(artifact_path=str(tmp_path), auth="off"), predict)
     app = build_fastapi_app(service)
 
     async def go():

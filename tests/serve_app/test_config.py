@@ -12,11 +12,11 @@ from serve_app.config import AppArgs, BackendConfig, BatchingConfig, load_backen
 
 def test_app_args_defaults_and_path_resolution(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = AppArgs(artifact_path="artifacts/router", backends_file="b.yaml")
+    args = AppArgs(artifact_path="artifacts/router", backends_file="b.yaml", auth="off")
     assert args.artifact_path == str(tmp_path / "artifacts" / "router")
     assert args.backends_file == str(tmp_path / "b.yaml")
     assert args.default_reward == "linear" and args.default_lambda == 1.0
-    assert AppArgs(artifact_path="x", default_reward="exp").default_reward == "exponential"
+    assert AppArgs(artifact_path="x", default_reward="exp", auth="off").default_reward == "exponential"
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_app_args_defaults_and_path_resolution(tmp_path, monkeypatch):
 )
 def test_app_args_errors_name_the_field(extra, field):
     with pytest.raises(ValidationError) as err:
-        AppArgs.model_validate({"artifact_path": "x", **extra})
+        AppArgs.model_validate({"artifact_path": "x", "auth": "off", **extra})
     assert field in str(err.value)
 
 
@@ -82,7 +82,7 @@ def test_build_app_fails_early_on_a_missing_artifact(tmp_path):
     from serve_app.app import build_app
 
     with pytest.raises(ValueError, match="router train --data dcrouter"):
-        build_app({"artifact_path": str(tmp_path / "nothing")})
+        build_app({"artifact_path": str(tmp_path / "nothing"), "auth": "off"})
 
 
 def test_build_app_refuses_backends_outside_the_pool(tmp_path):
@@ -97,10 +97,10 @@ def test_build_app_refuses_backends_outside_the_pool(tmp_path):
     path = tmp_path / "b.yaml"
     path.write_text(yaml.safe_dump({"backends": [{"model": "zzz", "base_url": "http://127.0.0.1:1/v1"}]}))
     with pytest.raises(ValueError, match="names none of the pool models"):
-        build_app({"artifact_path": str(tmp_path / "art"), "backends_file": str(path)})
+        build_app({"artifact_path": str(tmp_path / "art"), "backends_file": str(path), "auth": "off"})
     backends = [{"model": m, "base_url": "http://127.0.0.1:1/v1"} for m in ("small", "zzz")]
     path.write_text(yaml.safe_dump({"backends": backends}))
-    app = build_app({"artifact_path": str(tmp_path / "art"), "backends_file": str(path)})
+    app = build_app({"artifact_path": str(tmp_path / "art"), "backends_file": str(path), "auth": "off"})
     # The ingress is bound to the Embedder and Scorer, the artifact's router and only the pool's backends.
     dispatcher = app._bound_deployment
     embedder, scorer, bound_router, bound_backends, _ = dispatcher.init_args

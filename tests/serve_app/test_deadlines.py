@@ -40,7 +40,7 @@ async def post(app, path: str, body: bytes, headers: dict | None = None):
 
 
 def service_with(predict, tmp_path, **args):
-    return RouterService(stand_in_router(), {}, AppArgs(artifact_path=str(tmp_path), **args), predict)
+    return RouterService(stand_in_router(), {}, AppArgs(artifact_path=str(tmp_path), auth="off", **args), predict)
 
 
 def test_past_the_deadline_is_a_504_and_the_work_is_cancelled(tmp_path):
@@ -110,4 +110,4 @@ def test_a_replica_that_stays_dead_is_a_503(tmp_path):
 
 def test_the_deadline_must_fit_one_backend_attempt(tmp_path):
     with pytest.raises(ValueError, match="request_timeout_s"):
-        AppArgs(artifact_path=str(tmp_path), request_timeout_s=5, backend_timeout_s=10)
+        AppArgs(artifact_path=str(tmp_path), auth="off", request_timeout_s=5, backend_timeout_s=10)

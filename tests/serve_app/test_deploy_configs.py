@@ -14,8 +14,9 @@ from serve_app.config import AppArgs, load_backends
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "serve_config.yaml"
 KUBE = ROOT / "deploy" / "kuberay" / "rayservice.yaml"
-# What may differ between one machine and a cluster: where files are, and how much hardware.
-PATH_ARGS = ("artifact_path", "backends_file")
+# What may differ between one machine and a cluster: where files are, how much hardware, and who
+# may call (the local demo runs with auth off; the cluster requires caller keys).
+PATH_ARGS = ("artifact_path", "backends_file", "auth", "keys_file", "ledger_url", "ledger_url_env")
 RESOURCE_KEYS = ("ray_actor_options",)
 REPLICA_BOUNDS = ("min_replicas", "max_replicas", "initial_replicas")
 
@@ -36,7 +37,7 @@ def kube_config() -> dict:
 def comparable(app: dict) -> dict:
     app = copy.deepcopy(app)
     for key in PATH_ARGS:
-        app["args"].pop(key)
+        app["args"].pop(key, None)
     for dep in app["deployments"]:
         for key in RESOURCE_KEYS:
             dep.pop(key, None)

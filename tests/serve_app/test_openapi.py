@@ -45,7 +45,8 @@ def live_app(stub, tmp_path_factory):
         return router.predict_embedded(router.embed(prompts))
 
     backends = {m: BackendConfig(model=m, base_url=f"http://127.0.0.1:{stub.port}/v1") for m in router.models}
-    args = AppArgs(artifact_path=str(tmp_path_factory.mktemp("unused")), max_prompt_chars=2000, max_prompts_per_request=16)
+    args = AppArgs(artifact_path=str(tmp_path_factory.mktemp("unused")), auth="off", max_prompt_chars=2000,
+                   max_prompts_per_request=16)
     app = build_fastapi_app(RouterService(router, backends, args, predict))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
@@ -107,7 +108,7 @@ def test_health_answers_503_while_the_deployments_start():
         await asyncio.sleep(3600)
 
     assert Router  # the stand-in is a Router
-    app = build_fastapi_app(RouterService(stand_in_router(), {}, AppArgs(artifact_path="."), None), health=never)
+    app = build_fastapi_app(RouterService(stand_in_router(), {}, AppArgs(artifact_path=".", auth="off"), None), health=never)
     t0 = time.monotonic()
     status, headers, body = asyncio.run(asgi_get(app, "/healthz"))
     assert status == 503 and body["status"] == "starting" and headers.get("retry-after") == "1"

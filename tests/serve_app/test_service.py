@@ -67,6 +67,7 @@ def args(artifact, stub, tmp_path_factory):
         "embedder_batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.01},
         "max_prompt_chars": 2000,
         "backend_timeout_s": 2.0,
+        "auth": "off",
     }
 
 

@@ -21,7 +21,7 @@ def make_service(port: int | None, tmp_path, backends=POOL, **kw) -> RouterServi
         return keyword_prediction(prompts)
 
     cfgs = {m: BackendConfig(model=m, base_url=f"http://127.0.0.1:{port}/v1") for m in backends} if port else {}
-    args = AppArgs(artifact_path=str(tmp_path), **kw)
+    args = AppArgs(artifact_path=str(tmp_path), auth="off", **kw)  # no caller keys here (tests/serve_app/auth/)
     return RouterService(stand_in_router(POOL, C_REF), cfgs, args, predict)
 
 
