@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "data": "router.cli.data",
     "eval": "router.cli.eval",
     "train": "router.cli.train",
+    "label": "router.cli.label",
     "route-logs": "router.cli.route_logs",
     "tune": "router.cli.tune",
 }
