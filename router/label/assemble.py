@@ -43,7 +43,7 @@ class Assembled:
 
 
 def _judge_stats(grades: list[dict]) -> dict:
-    judged = [g for g in grades if g.get("grader") == "judge"]
+    judged = list({g["key"]: g for g in grades if g.get("grader") == "judge"}.values())  # a shared judgment once
     both = [g for g in judged if g.get("score") is not None and g.get("reference_score") is not None]
     out = {
         "grades": len(judged),
@@ -80,7 +80,7 @@ def assemble(rows: list[LabelRow], backends: dict[str, BackendConfig], ckpt: Che
                 failed = ckpt.failed_calls.get((ckey, m))
                 state[i, m] = ("failed", failed["reason"]) if failed else ("missing", NOT_CALLED)
             else:
-                gkey = grade_key(ckey, fingerprint, row.reference, row.tests)
+                gkey = grade_key(fingerprint, row.prompt, call["response"], row.reference, row.tests)
                 grade = ckpt.done_grade(gkey) or ckpt.failed_grades.get(gkey)
                 if grade is not None:
                     grades_seen.append(grade)

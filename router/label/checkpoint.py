@@ -13,7 +13,8 @@ ends with an ``fsync``. A re-run reads every journal first and skips what is don
 Keys are content hashes: a call's key covers the messages, the upstream model name,
 ``max_tokens`` and the temperature (change any and it is a different call; a backend that moved to
 another URL keeps its answers); a grade's key covers
-the call, the grader's settings, the reference and the tests. A torn last line (a process killed
+what is graded: the grader's settings, the prompt, the answer, the reference and the tests (two
+models that gave the same answer share one judgment). A torn last line (a process killed
 mid-write) is skipped.
 """
 
@@ -41,8 +42,8 @@ def call_key(messages: list, backend: BackendConfig, max_tokens: int, temperatur
     return _sha({"messages": messages, "model": backend.upstream_model, "max_tokens": max_tokens, "temperature": temperature})
 
 
-def grade_key(ckey: str, fingerprint: str, reference: Optional[str], tests: Optional[str]) -> str:
-    return _sha({"call": ckey, "grader": fingerprint, "reference": reference, "tests": tests})
+def grade_key(fingerprint: str, prompt: str, response: str, reference: Optional[str], tests: Optional[str]) -> str:
+    return _sha({"grader": fingerprint, "prompt": prompt, "response": response, "reference": reference, "tests": tests})
 
 
 class Checkpoint:

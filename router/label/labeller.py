@@ -69,9 +69,20 @@ class Labeller:
         else:
             self.calls_reused += 1
         grader = self.grader(row.grader)
-        gkey = grade_key(ckey, grader.fingerprint, row.reference, row.tests)
+        gkey = grade_key(grader.fingerprint, row.prompt, call["response"], row.reference, row.tests)
         if self.checkpoint.done_grade(gkey) is not None:
             return
+        # Models that gave the same answer share one grade (and one paid judgment).
+        task = self._in_flight.get(("grade", gkey))
+        if task is None:
+            task = self._in_flight[("grade", gkey)] = asyncio.ensure_future(self._grade(row, model, grader, gkey, call))
+        try:
+            await task
+        finally:
+            self._in_flight.pop(("grade", gkey), None)
+
+    async def _grade(self, row: LabelRow, model: str, grader, gkey: str, call: dict) -> None:
+        ckey = call["key"]
         item = GradeItem(row.prompt, call["response"], row.reference, row.tests)
         grade = await grader.grade(item)
         if grade.reason == BUDGET and grade.cost == 0:

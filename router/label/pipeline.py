@@ -67,8 +67,8 @@ def _graders(cfg: LabelConfig, rows: list[LabelRow]) -> dict:
 def _row_done(row: LabelRow, backends, ckpt: Checkpoint, graders, cfg: LabelConfig) -> bool:
     fp = graders[row.grader].fingerprint
     for m, b in backends.items():
-        ckey = call_key(row.messages, b, cfg.max_tokens, cfg.temperature)
-        if ckpt.done_call(ckey, m) is None or ckpt.done_grade(grade_key(ckey, fp, row.reference, row.tests)) is None:
+        call = ckpt.done_call(call_key(row.messages, b, cfg.max_tokens, cfg.temperature), m)
+        if call is None or ckpt.done_grade(grade_key(fp, row.prompt, call["response"], row.reference, row.tests)) is None:
             return False
     return True
 
@@ -101,12 +101,13 @@ def dry_run(cfg: LabelConfig, rows: list[LabelRow], backends, ckpt: Checkpoint, 
         chars = sum(len(str(m.get("content", ""))) if isinstance(m, dict) else len(str(m)) for m in row.messages)
         fp = graders[row.grader].fingerprint
         for m, b in backends.items():
-            ckey = call_key(row.messages, b, cfg.max_tokens, cfg.temperature)
-            if ckpt.done_call(ckey, m) is None:
+            call = ckpt.done_call(call_key(row.messages, b, cfg.max_tokens, cfg.temperature), m)
+            if call is None:
                 per[m]["calls"] += 1
                 per[m]["max_usd"] += est.worst_case(b, chars, cfg.max_tokens)
                 per[m]["prompt_usd"] += b.observed_cost(est.prompt_tokens(m, chars), 0)
-            if judge is not None and row.grader == "judge" and ckpt.done_grade(grade_key(ckey, fp, row.reference, row.tests)) is None:
+            graded = call is not None and ckpt.done_grade(grade_key(fp, row.prompt, call["response"], row.reference, row.tests))
+            if judge is not None and row.grader == "judge" and not graded:
                 judge["calls"] += 1
                 judge_chars = len(cfg.judge.rubric) + chars + 4 * cfg.max_tokens + len(row.reference or "")
                 judge["max_usd"] += 2 * est.worst_case(cfg.judge, judge_chars, cfg.judge.max_tokens)
@@ -120,7 +121,6 @@ def _fan_out(cfg: LabelConfig, backends, todo: list[LabelRow]) -> dict:
     """Run the Ray Data stage over ``todo``; returns the actor's last progress report."""
     import ray
     import ray.data
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     from tqdm import tqdm
 
     from router.label.labeller import LabelActor
@@ -144,7 +144,7 @@ def _fan_out(cfg: LabelConfig, backends, todo: list[LabelRow]) -> dict:
         compute=ray.data.ActorPoolStrategy(size=1),
         num_cpus=0.25,  # it waits on the network; leave the CPUs to the read tasks
         # The actor appends to the checkpoint on this machine's disk: keep it on the driver's node.
-        ray_remote_args_fn=lambda: {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)},
+        label_selector={"ray.io/node-id": node},
     )
     last = {"seq": -1, "progress": {}}
     with tqdm(total=len(items), unit="prompt", desc="router label", disable=not cfg.progress, dynamic_ncols=True) as bar:

@@ -1,7 +1,7 @@
 """Multiple choice: the letter (A-J) the answer commits to equals the reference's letter.
 
 The answer's letter is, in order of preference: the last "answer is X" / "answer: X" phrase; a
-letter that opens the answer ("B", "(B)", "B.", "B) ..."); the only parenthesised letter "(X)" in
+letter that opens the answer ("B", "(B)", "B.", "B) ...", not "A cat" or "I think"); the only parenthesised letter "(X)" in
 the answer. An answer that commits to no letter scores 0: not choosing is a wrong answer.
 """
 
@@ -13,7 +13,8 @@ from typing import Optional
 from router.label.graders.base import Grade, GradeItem
 
 _PHRASE = re.compile(r"answer\s*(?:is|:)?\s*:?\s*\(?\s*([A-J])\s*\)?(?![A-Za-z])", re.I)
-_LEADING = re.compile(r"^\s*\(?([A-J])(?:[).:\s]|$)")
+# A bare leading letter needs punctuation after it ("B.", "B)"): "I think" and "A cat" are words.
+_LEADING = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])(?:[).:]|\s*$))")
 _PAREN = re.compile(r"\(([A-J])\)")
 
 
@@ -23,7 +24,7 @@ def choice_letter(text: str) -> Optional[str]:
         return phrases[-1].upper()
     m = _LEADING.match(text)
     if m:
-        return m.group(1)
+        return m.group(1) or m.group(2)
     paren = set(_PAREN.findall(text))
     return paren.pop() if len(paren) == 1 else None
 
