@@ -3,7 +3,6 @@ endpoint (``JudgeConfig``, the ``--judge`` YAML)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -194,7 +193,3 @@ class LabelConfig(BaseModel):
         g = self.grading
         names = [self.prompt_field, self.eval_field, self.stratify_by, g.grader_field, g.reference_field, g.tests_field]
         return tuple(dict.fromkeys(n for n in names if n))
-
-
-def resolve_path(path: str) -> str:
-    return os.path.abspath(os.path.expanduser(path))

@@ -187,7 +187,6 @@ class StubBackend:
             return web.json_response({"error": {"message": "body must be a JSON object", "type": "invalid_request_error"}}, status=400)
         model = str(body.get("model", ""))
         self.stats[model] = self.stats.get(model, 0) + 1
-        b = self.behaviour
         try:
             text_in = flatten_messages(body.get("messages"))
         except MalformedPrompt:

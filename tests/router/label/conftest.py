@@ -10,7 +10,8 @@ import pytest
 from serve_app.testing import label_demo
 
 
-def closed_port() -> int:
+@pytest.fixture
+def down_port() -> int:
     """A port nothing listens on (a backend that is down)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

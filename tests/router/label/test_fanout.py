@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conftest import closed_port
-
 from router.backends import BackendConfig
 from router.label.budget import Budget
 from router.label.config import BackendLimits
@@ -57,8 +55,8 @@ def test_rate_limited_past_the_attempts_is_a_failed_call(stub):
     stub.behaviour.throttle = {}
 
 
-def test_a_backend_that_is_down_fails_its_calls_then_is_skipped(stub):
-    fan = _fanout({"up": _backend(stub.port, "up"), "down": _backend(closed_port(), "down")}, max_attempts=2,
+def test_a_backend_that_is_down_fails_its_calls_then_is_skipped(stub, down_port):
+    fan = _fanout({"up": _backend(stub.port, "up"), "down": _backend(down_port, "down")}, max_attempts=2,
                   max_consecutive_failures=3)  # fmt: skip
 
     async def many():
@@ -95,9 +93,10 @@ def test_concurrency_and_rpm_limits_are_respected(stub):
     stub.behaviour.delay_ms = {}
     assert all(o.ok for o in outs)
     assert stub.max_in_flight["c"] == 3 and fan.limiters["c"].max_in_flight == 3
+    # 600 per minute: start k comes at least k x 100 ms after the first (a late wake-up on a busy
+    # machine can shorten one gap, never the count of starts in a window).
     starts = fan.limiters["r"].starts
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert min(gaps) >= 0.1 * 0.95  # 600 per minute: one start every 100 ms
+    assert len(starts) == 9 and all(t - starts[0] >= k * 0.1 - 1e-3 for k, t in enumerate(starts))
 
 
 def test_budget_refuses_a_call_that_could_exceed_it(stub):
