@@ -36,7 +36,7 @@ def select(table, encoder, base: dict | None = None) -> dict:
     from router.evaluation.metrics import aiq_paper, ndch
     from router.evaluation.sweep import sweep
     from router.model.config import TrainConfig
-    from router.model.training import split_rows
+    from router.data.splits import split_rows
 
     settings = {**BASE, **(base or {})}
     train, _ = train_test_split(table, "auto")

@@ -150,7 +150,7 @@ class CalibratedPredictor(Predictor):
         return bool(getattr(self.base, "needs_tokens", False))
 
     def fit(self, X, quality, cost, models: Sequence[str], **kwargs) -> "CalibratedPredictor":
-        from router.model.training import split_rows
+        from router.data.splits import split_rows
 
         X = np.asarray(X)
         quality = np.asarray(quality, dtype=np.float64)

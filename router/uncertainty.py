@@ -108,7 +108,7 @@ class UncertaintyRouter(Predictor):
     def fit(self, X, quality, cost, models: Sequence[str], domains=None, prompts=None, **kwargs) -> "UncertaintyRouter":
         from router.evaluation.metrics import aiq_paper, ndch
         from router.evaluation.sweep import sweep
-        from router.model.training import split_rows
+        from router.data.splits import split_rows
         from router.rewards import cost_scale
 
         X = np.asarray(X)

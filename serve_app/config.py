@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 from typing import Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# The backends file is shared with `router label`; it lives in router.backends (re-exported here).
+from router.backends import BackendConfig, BackendsFile, load_backends  # noqa: F401
 from router.rewards import check_lambda, check_reward
 from serve_app.retry import RetryPolicy
 
@@ -37,71 +38,6 @@ class BatchingConfig(BaseModel):
         "batches under load at the price of idle latency (with 0.01 s a slow model saw batches of ~1.1 "
         "under load, with 0.1 s ~5.5, on a 2-CPU machine).",
     )
-
-
-class BackendConfig(BaseModel):
-    """One OpenAI-compatible backend serving one model of the router's pool."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(description="The model's name in the router's pool (as in the artifact and the training table).")
-    base_url: str = Field(description="OpenAI-compatible base URL, e.g. https://api.example.com/v1; "
-                          "requests go to {base_url}/chat/completions.")
-    served_model_name: Optional[str] = Field(
-        None, description="Model name sent to the backend, if it differs from the pool name."
-    )
-    api_key_env: Optional[str] = Field(
-        None, description="Name of the environment variable holding the API key (sent as a Bearer token). "
-        "The key itself never appears in a config file."
-    )
-    input_price_per_mtok: float = Field(0.0, ge=0.0, description="USD per million prompt tokens (observed-cost metric).")
-    output_price_per_mtok: float = Field(0.0, ge=0.0, description="USD per million completion tokens (observed-cost metric).")
-    timeout_s: Optional[float] = Field(
-        None, gt=0.0, description="Per-attempt timeout for this backend; default: the app's backend_timeout_s."
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {v!r}")
-        return v.rstrip("/")
-
-    @property
-    def upstream_model(self) -> str:
-        return self.served_model_name or self.model
-
-    def api_key(self) -> Optional[str]:
-        """The key read from the environment at call time (so rotating it needs no redeploy of config)."""
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
-
-    def observed_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_price_per_mtok + completion_tokens * self.output_price_per_mtok) / 1e6
-
-
-class BackendsFile(BaseModel):
-    """The backends YAML: ``backends: [{model, base_url, api_key_env, ...}, ...]``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backends: list[BackendConfig] = Field(description="One entry per pool model that can answer chat requests.")
-
-    @model_validator(mode="after")
-    def _unique(self) -> "BackendsFile":
-        names = [b.model for b in self.backends]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"backends listed twice: {dup}")
-        return self
-
-
-def load_backends(path: str | Path) -> BackendsFile:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"backends_file {str(path)!r} does not exist")
-    with path.open() as f:
-        data = yaml.safe_load(f) or {}
-    return BackendsFile.model_validate(data)
 
 
 class AppArgs(BaseModel):

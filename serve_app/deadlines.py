@@ -58,22 +58,25 @@ def bound(deadline: Deadline) -> Iterator[Deadline]:
         _current.reset(token)
 
 
-# The header's value: a whole number of milliseconds, 1 to 999,999,999 (what /openapi.json says).
-TIMEOUT_PATTERN = r"^[1-9][0-9]{0,8}$"
+# The header's value: a whole number of milliseconds from 1,000 (what /openapi.json says). Below a
+# second no routed LLM call can answer, so a shorter deadline is refused (400) rather than accepted
+# and then failed (504) every time.
+MIN_TIMEOUT_MS = 1000
+TIMEOUT_PATTERN = r"^[1-9][0-9]{3,8}$"
 _TIMEOUT_RE = re.compile(TIMEOUT_PATTERN)
 
 
 def request_budget_s(headers: Mapping[str, str], default_s: float) -> float:
     """Seconds this request may take: the app's ``default_s``, or less if the caller asks.
 
-    The header is a positive whole number of milliseconds; anything else is a 400 (a typo must
-    not silently mean "no deadline"). A value above the app's limit is capped, not refused: the
+    The header is a whole number of milliseconds >= ``MIN_TIMEOUT_MS``; anything else is a 400 (a
+    typo must not silently mean "no deadline"). A value above the app's limit is capped, not refused: the
     caller's deadline is an upper bound on what it will wait, not a demand."""
     raw = headers.get(TIMEOUT_HEADER)
     if raw is None:
         return default_s
     if not _TIMEOUT_RE.fullmatch(raw.strip()):
-        raise RequestError(400, f"{TIMEOUT_HEADER}: expected a whole number of milliseconds > 0, got {raw!r}",
+        raise RequestError(400, f"{TIMEOUT_HEADER}: expected a whole number of milliseconds >= {MIN_TIMEOUT_MS}, got {raw!r}",
                            param=TIMEOUT_HEADER)  # fmt: skip
     return min(int(raw.strip()) / 1000.0, default_s)
 
@@ -90,11 +93,14 @@ async def within_deadline(call: Callable[[], Awaitable[T]], headers: Mapping[str
 
     deadline = Deadline.after(request_budget_s(headers, default_s))
     with bound(deadline):
+        timer = asyncio.timeout(deadline.remaining())
         try:
-            async with asyncio.timeout(deadline.remaining()):
+            async with timer:
                 return await call()
         except TimeoutError:
-            if deadline.remaining() <= 0:
+            # Our deadline fired (asyncio may fire it a clock tick early, so ask the timer, not the
+            # clock); any other TimeoutError is the callee's own.
+            if timer.expired():
                 raise exceeded(deadline) from None
             raise
         except Exception as exc:

@@ -15,7 +15,7 @@ one output per pool model. Cost is the baselines' estimate: each model's mean tr
 
 Training: numpy, float64, seeded, Adam with decoupled weight decay on W and w, mini-batches,
 early stopping on the BCE of a seeded validation carve of the training rows (the same carve as
-cross-attention's, ``router.model.training.split_rows``), best epoch's weights restored. No
+cross-attention's, ``router.data.splits.split_rows``), best epoch's weights restored. No
 torch: asking for the baselines stays torch-free.
 """
 
@@ -84,7 +84,7 @@ class MFRouter(QualityRegressor):
         self.config = config if isinstance(config, MFConfig) else MFConfig(**(config or {}))
 
     def _fit_quality(self, X: np.ndarray, quality: np.ndarray) -> None:
-        from router.model.training import split_rows
+        from router.data.splits import split_rows
 
         cfg = self.config
         X = np.asarray(X, dtype=np.float64)

@@ -40,7 +40,7 @@ from typing import Any, Callable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from router.batch.sources import InputFiles, parse_jsonl_file, parse_parquet_rows, resolve_inputs
+from router.batch.sources import FIELDS_COLUMN, InputFiles, parse_jsonl_file, parse_parquet_rows, resolve_inputs
 from router.rewards import check_lambda, check_reward, get_reward
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class RouteLogsConfig(BaseModel):
 # Output filesystem
 
 
-def _out_fs(path: str):
+def out_fs(path: str):
     import pyarrow.fs as pafs
 
     if "://" in path:
@@ -112,54 +112,56 @@ def _out_fs(path: str):
 
 
 class _ParseJsonl:
-    def __init__(self, prompt_field: str, id_field: str):
-        self.prompt_field, self.id_field = prompt_field, id_field
+    def __init__(self, prompt_field: str, id_field: str, extra_fields: tuple[str, ...] = ()):
+        self.prompt_field, self.id_field, self.extra_fields = prompt_field, id_field, extra_fields
 
     def __call__(self, row: dict) -> list[dict]:
-        return list(parse_jsonl_file(row["bytes"], row["path"], self.prompt_field, self.id_field))
+        return list(parse_jsonl_file(row["bytes"], row["path"], self.prompt_field, self.id_field, self.extra_fields))
 
 
-def _parse_parquet_batch(batch, prompt_field: str, id_field: str):
+def _parse_parquet_batch(batch, prompt_field: str, id_field: str, extra_fields: tuple[str, ...] = ()):
     import pyarrow as pa
 
-    rows = parse_parquet_rows(batch.to_pylist(), prompt_field, id_field)
-    return pa.Table.from_pylist(rows, schema=_PARSED_SCHEMA())
+    rows = parse_parquet_rows(batch.to_pylist(), prompt_field, id_field, extra_fields)
+    return pa.Table.from_pylist(rows, schema=_PARSED_SCHEMA(bool(extra_fields)))
 
 
-def _PARSED_SCHEMA():
+def _PARSED_SCHEMA(with_fields: bool = False):
     import pyarrow as pa
 
-    return pa.schema(
-        [("id", pa.string()), ("prompt", pa.string()), ("error", pa.string()), ("source", pa.string()),
-         ("line", pa.int64()), ("raw", pa.string())]
-    )  # fmt: skip
+    columns = [("id", pa.string()), ("prompt", pa.string()), ("error", pa.string()), ("source", pa.string()),
+               ("line", pa.int64()), ("raw", pa.string())]  # fmt: skip
+    return pa.schema(columns + ([(FIELDS_COLUMN, pa.string())] if with_fields else []))
 
 
-def parsed_dataset(files: InputFiles, prompt_field: str, id_field: str):
-    """One Ray Dataset of parsed rows (columns of ``router.batch.sources.PARSED_COLUMNS``)."""
+def parsed_dataset(files: InputFiles, prompt_field: str, id_field: str, extra_fields: tuple[str, ...] = ()):
+    """One Ray Dataset of parsed rows (columns of ``router.batch.sources.PARSED_COLUMNS``, plus
+    ``fields`` when ``extra_fields`` are asked for)."""
     import ray.data
 
+    extra_fields = tuple(extra_fields)
     parts = []
     if files.jsonl:
         raw = ray.data.read_binary_files(files.jsonl, filesystem=files.filesystem, include_paths=True)
-        parts.append(raw.flat_map(_ParseJsonl(prompt_field, id_field)))
+        parts.append(raw.flat_map(_ParseJsonl(prompt_field, id_field, extra_fields)))
     if files.parquet:
         table = ray.data.read_parquet(files.parquet, filesystem=files.filesystem, include_paths=True)
         parts.append(
             table.map_batches(
-                _parse_parquet_batch, batch_format="pyarrow", fn_kwargs={"prompt_field": prompt_field, "id_field": id_field}
-            )
+                _parse_parquet_batch, batch_format="pyarrow",
+                fn_kwargs={"prompt_field": prompt_field, "id_field": id_field, "extra_fields": extra_fields},
+            )  # fmt: skip
         )
     return parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
 
 
-def _good_rows():
+def good_rows():
     from ray.data.expressions import col
 
     return col("error") == ""
 
 
-def _bad_rows():
+def bad_rows():
     from ray.data.expressions import col
 
     return col("error") != ""
@@ -291,13 +293,14 @@ def format_summary(summary: dict) -> str:
 # The run: units of input files, staged, then moved into place
 
 
-def _write_quarantine(parsed, fs, path: str) -> int:
+def write_quarantine(parsed, fs, path: str) -> int:
+    """Stream the malformed rows of ``parsed`` to a JSONL file; returns how many."""
     n = 0
     parent = posixpath.dirname(path)
     if parent:
         fs.create_dir(parent, recursive=True)
     with fs.open_output_stream(path) as f:
-        for batch in parsed.filter(expr=_bad_rows()).iter_batches(batch_format="pyarrow", batch_size=1024):
+        for batch in parsed.filter(expr=bad_rows()).iter_batches(batch_format="pyarrow", batch_size=1024):
             for row in batch.to_pylist():
                 record = {"id": row["id"] or None, "source": row["source"], "line": row["line"] if row["line"] >= 0 else None,
                           "reason": row["error"], "raw": row["raw"]}  # fmt: skip
@@ -359,7 +362,7 @@ def prepare_output(out: str, overwrite: bool = False, resume: bool = False) -> R
 
     if overwrite and resume:
         raise ValueError("--resume continues an interrupted run and --overwrite starts over: pass one of them")
-    fs, path = _out_fs(out)
+    fs, path = out_fs(out)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.File:
         raise ValueError(f"--out {out!r} is a file, not a folder")
@@ -420,7 +423,7 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
     chosen = set(unit_files)
     unit = InputFiles(files.filesystem, [f for f in files.jsonl if f in chosen], [f for f in files.parquet if f in chosen])
     parsed = parsed_dataset(unit, cfg.prompt_field, cfg.id_field)
-    routed = parsed.filter(expr=_good_rows()).drop_columns(["error", "raw"]).map_batches(
+    routed = parsed.filter(expr=good_rows()).drop_columns(["error", "raw"]).map_batches(
         RouteBatches,
         fn_constructor_kwargs={
             "artifact": cfg.artifact, "lambdas": cfg.lambdas, "reward": cfg.reward, "device": "cuda" if cfg.gpu else None,
@@ -433,7 +436,7 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
         num_gpus=1 if cfg.gpu else 0,
     )
     routed.write_parquet(tmp, filesystem=fs)
-    n_bad = _write_quarantine(parsed, fs, posixpath.join(tmp, UNIT_QUARANTINE))
+    n_bad = write_quarantine(parsed, fs, posixpath.join(tmp, UNIT_QUARANTINE))
     written = pads.dataset(tmp, filesystem=fs, format="parquet").count_rows()
     if written % len(cfg.lambdas):
         raise RuntimeError(f"unit {key}: {written} decisions is not a multiple of {len(cfg.lambdas)} λ values")
@@ -510,7 +513,7 @@ def route_logs(cfg: RouteLogsConfig, on_unit_done: Callable[[dict], None] | None
 
     units = sorted({u["unit"]: u for u in completed_units(paths).values()}.values(), key=lambda u: u["files"][0]["path"])
     if cfg.quarantine:
-        q_fs, q_path = _out_fs(cfg.quarantine)
+        q_fs, q_path = out_fs(cfg.quarantine)
     else:
         q_fs, q_path = fs, posixpath.join(paths.out, QUARANTINE_FILE)
     staged_q = posixpath.join(paths.staging, QUARANTINE_FILE) if not cfg.quarantine else q_path

@@ -18,7 +18,7 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from router.messages import MalformedPrompt, prompt_text
 
@@ -29,6 +29,10 @@ _GLOB_CHARS = set("*?[")
 # Columns of a parsed row. ``error`` is "" for a good row (never null: an all-null column would
 # get Arrow's null type and clash with string blocks).
 PARSED_COLUMNS = ("id", "prompt", "error", "source", "line", "raw")
+# With ``extra_fields`` (``router label``: task, reference, tests...), a good row also carries
+# ``fields``: a JSON object of those fields' values (absent fields left out), so that one Arrow
+# string column holds values of any type.
+FIELDS_COLUMN = "fields"
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,16 @@ def parse_record(record: Any, prompt_field: str, id_field: str, fallback_id: str
         return rid, "", str(exc)
 
 
-def parse_jsonl_file(data: bytes, path: str, prompt_field: str, id_field: str) -> Iterator[dict]:
-    """Parsed rows of one JSONL file, in line order (1-based line numbers)."""
+def record_fields(record: Any, names: Sequence[str]) -> str:
+    """The ``fields`` cell: a JSON object of ``record``'s values for ``names`` (present ones only)."""
+    if not isinstance(record, dict):
+        return "{}"
+    return json.dumps({k: _to_python(record[k]) for k in names if k in record}, default=str, ensure_ascii=False)
+
+
+def parse_jsonl_file(data: bytes, path: str, prompt_field: str, id_field: str, extra_fields: Sequence[str] = ()) -> Iterator[dict]:
+    """Parsed rows of one JSONL file, in line order (1-based line numbers); with ``extra_fields``
+    each row also has a ``fields`` JSON cell (see ``FIELDS_COLUMN``)."""
     name = posixpath.basename(path)
     for number, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
@@ -161,25 +173,31 @@ def parse_jsonl_file(data: bytes, path: str, prompt_field: str, id_field: str) -
         try:
             line = raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError:
-            yield {"id": fallback, "prompt": "", "error": "line is not UTF-8", "source": path, "line": number,
+            row = {"id": fallback, "prompt": "", "error": "line is not UTF-8", "source": path, "line": number,
                    "raw": raw[:2000].decode("utf-8", "replace")}  # fmt: skip
+            yield dict(row, fields="{}") if extra_fields else row
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield {"id": fallback, "prompt": "", "error": f"not JSON: {exc.msg} at column {exc.colno}",
+            row = {"id": fallback, "prompt": "", "error": f"not JSON: {exc.msg} at column {exc.colno}",
                    "source": path, "line": number, "raw": line[:2000]}  # fmt: skip
+            yield dict(row, fields="{}") if extra_fields else row
             continue
         rid, prompt, error = parse_record(record, prompt_field, id_field, fallback)
-        yield {"id": rid or "", "prompt": prompt, "error": error, "source": path, "line": number, "raw": line[:2000] if error else ""}
+        row = {"id": rid or "", "prompt": prompt, "error": error, "source": path, "line": number, "raw": line[:2000] if error else ""}
+        if extra_fields:
+            row[FIELDS_COLUMN] = record_fields(record, extra_fields) if not error else "{}"
+        yield row
 
 
 def _to_python(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") and not isinstance(value, (str, bytes)) else value
 
 
-def parse_parquet_rows(rows: list[dict], prompt_field: str, id_field: str) -> list[dict]:
-    """Parsed rows of Parquet records (dicts with a ``path`` key from ``include_paths``)."""
+def parse_parquet_rows(rows: list[dict], prompt_field: str, id_field: str, extra_fields: Sequence[str] = ()) -> list[dict]:
+    """Parsed rows of Parquet records (dicts with a ``path`` key from ``include_paths``); with
+    ``extra_fields`` each row also has a ``fields`` JSON cell."""
     out = []
     for rec in rows:
         path = rec.pop("path", "")
@@ -188,5 +206,8 @@ def parse_parquet_rows(rows: list[dict], prompt_field: str, id_field: str) -> li
         raw = ""
         if error:
             raw = json.dumps(record, default=str)[:2000]
-        out.append({"id": rid or "", "prompt": prompt, "error": error, "source": path, "line": -1, "raw": raw})
+        row = {"id": rid or "", "prompt": prompt, "error": error, "source": path, "line": -1, "raw": raw}
+        if extra_fields:
+            row[FIELDS_COLUMN] = record_fields(record, extra_fields) if not error else "{}"
+        out.append(row)
     return out

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "data": "router.cli.data",
     "eval": "router.cli.eval",
     "train": "router.cli.train",
+    "label": "router.cli.label",
     "route-logs": "router.cli.route_logs",
     "tune": "router.cli.tune",
     "keys": "router.cli.keys",

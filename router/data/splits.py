@@ -81,3 +81,12 @@ def leave_one_domain_out(table: RoutingTable) -> Iterator[tuple[str, RoutingTabl
     for d in names:
         held = dom == d
         yield d, table.subset(~held, f"{table.name}[not {d}]"), table.subset(held, f"{table.name}[{d}]")
+
+
+def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (fit rows, validation rows), both sorted; with val_fraction > 0 at least one row on each side."""
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0:
+        n_val = min(max(n_val, 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])

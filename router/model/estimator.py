@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from router.data.splits import split_rows
 from router.model.config import TrainConfig
 from router.model.training import (
     EpochCallback,
@@ -24,7 +25,6 @@ from router.model.training import (
     check_token_inputs,
     check_training_inputs,
     fit_network,
-    split_rows,
 )
 from router.prediction import Prediction, Predictor
 from router.rewards import cost_scale

@@ -73,15 +73,6 @@ def check_token_inputs(tokens, mask, n: int, dim: int) -> tuple[np.ndarray | Non
     return tokens, mask
 
 
-def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded (fit rows, validation rows), both sorted; with val_fraction > 0 at least one row on each side."""
-    n_val = int(round(n * val_fraction))
-    if val_fraction > 0:
-        n_val = min(max(n_val, 1), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
 @contextlib.contextmanager
 def deterministic_torch(num_threads: int | None, seed: int):
     """Fixed threads, deterministic kernels and a seeded generator for the block; restored after

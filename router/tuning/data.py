@@ -49,7 +49,7 @@ def carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     if n < 4:
         raise ValueError(f"need at least 4 training rows to carve a validation split, got {n}")
-    from router.model.training import split_rows
+    from router.data.splits import split_rows
 
     return split_rows(n, fraction, seed)  # the same carve as training's own validation split
 

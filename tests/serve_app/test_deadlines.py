@@ -48,7 +48,7 @@ def test_past_the_deadline_is_a_504_and_the_work_is_cancelled(tmp_path):
 
     async def slow_predict(prompts):
         try:
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(4.0)
         except asyncio.CancelledError:
             state["cancelled"] = True
             raise
@@ -60,14 +60,14 @@ def test_past_the_deadline_is_a_504_and_the_work_is_cancelled(tmp_path):
 
     async def go():
         t0 = time.perf_counter()
-        status, body = await post(app, "/v1/route", b'{"prompt": "chat"}', {"x-router-timeout-ms": "100"})
+        status, body = await post(app, "/v1/route", b'{"prompt": "chat"}', {"x-router-timeout-ms": "1000"})
         elapsed = time.perf_counter() - t0
         await service.close()
         return status, body, elapsed
 
     status, body, elapsed = asyncio.run(go())
-    assert status == 504 and body["error"]["type"] == "deadline_exceeded" and "100 ms" in body["error"]["message"]
-    assert elapsed < 1.0
+    assert status == 504 and body["error"]["type"] == "deadline_exceeded" and "1000 ms" in body["error"]["message"]
+    assert elapsed < 2.5
     assert state == {"cancelled": True, "finished": False}
 
 
@@ -89,7 +89,7 @@ def test_a_request_within_its_deadline_answers(tmp_path):
     assert status == 200 and body["decisions"][0]["model"] == "small"
 
 
-@pytest.mark.parametrize("value", ["soon", "-1", "0", "nan"])
+@pytest.mark.parametrize("value", ["soon", "-1", "0", "nan", "999"])
 def test_a_bad_timeout_header_is_a_400(tmp_path, value):
     async def predict(prompts):
         return keyword_prediction(prompts)

@@ -78,7 +78,8 @@ def test_openapi_documents_bodies_and_errors(live_app):
     assert req["properties"]["model"]["anyOf"][0]["enum"] == ["small", "medium", "large"]
     chat = spec["paths"]["/v1/chat/completions"]["post"]
     assert {"400", "502", "503"} <= set(chat["responses"])
-    assert {p["name"] for p in chat["parameters"]} == {"x-router-lambda", "x-router-reward"}
+    assert {p["name"] for p in chat["parameters"]} == {"x-router-lambda", "x-router-reward", "x-router-timeout-ms"}
+    assert "504" in chat["responses"] and "504" in route["responses"]
     assert "ErrorResponse" in spec["components"]["schemas"]
 
 

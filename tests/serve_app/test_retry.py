@@ -113,10 +113,10 @@ def test_timeout_header():
     from serve_app.protocol import RequestError
 
     assert deadlines.request_budget_s({}, 5.0) == 5.0
-    assert deadlines.request_budget_s({"x-router-timeout-ms": "250"}, 5.0) == 0.25
-    assert deadlines.request_budget_s({"x-router-timeout-ms": " 15 "}, 5.0) == 0.015
+    assert deadlines.request_budget_s({"x-router-timeout-ms": "2500"}, 5.0) == 2.5
+    assert deadlines.request_budget_s({"x-router-timeout-ms": " 1500 "}, 5.0) == 1.5
     with pytest.raises(RequestError, match="whole number"):
-        deadlines.request_budget_s({"x-router-timeout-ms": "1.5"}, 5.0)  # the published schema: whole ms
+        deadlines.request_budget_s({"x-router-timeout-ms": "1500.5"}, 5.0)  # the published schema: whole ms
     assert deadlines.request_budget_s({"x-router-timeout-ms": "60000"}, 5.0) == 5.0  # capped, never raised
     for bad in ("soon", "", "-5", "0", "nan", "inf", "1e400"):
         with pytest.raises(RequestError) as err:

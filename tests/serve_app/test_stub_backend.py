@@ -87,3 +87,33 @@ def test_cli_starts_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_skilled_models_answer_deterministically_and_the_judge_scores_them():
+    """The stand-in's pool mode (for router label): per-task skill, answer key, judge, throttling, call counts."""
+    from serve_app.testing.stub_backend import WRONG_TEXT, prompt_key
+
+    prompts = [f"question number {i}" for i in range(40)]
+    key = {prompt_key(p): ("math", f"ref-{i}") for i, p in enumerate(prompts)}
+    s = StubBackend(Behaviour(skills={"good": {"math": 0.9}, "bad": {"math": 0.1}}, answer_key=key, throttle={"bad": 1}))
+    s.start_in_thread()
+    try:
+        url = f"http://127.0.0.1:{s.port}/v1/chat/completions"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _post(url, {"model": "bad", "messages": [{"role": "user", "content": prompts[0]}]})
+        assert err.value.code == 429 and err.value.headers["Retry-After"]
+
+        def ask(model, p):
+            with _post(url, {"model": model, "messages": [{"role": "user", "content": p}]}) as r:
+                return json.loads(r.read())["choices"][0]["message"]["content"]
+
+        right = {m: sum(ask(m, p) == f"ref-{i}" for i, p in enumerate(prompts)) for m in ("good", "bad")}
+        assert right["good"] >= 30 and right["bad"] <= 10
+        assert ask("good", prompts[3]) == ask("good", prompts[3])  # deterministic
+        assert ask("bad", prompts[5]) in ("ref-5", WRONG_TEXT)
+        rubric = f"<prompt>{prompts[1]}</prompt>\n<response>The answer: ref-1</response>"
+        assert ask("stub-judge", rubric) == "1"
+        assert ask("stub-judge", f"<prompt>{prompts[1]}</prompt>\n<response>{WRONG_TEXT}</response>") == "0"
+        assert s.calls[("good", prompt_key(prompts[3]))] == 3 and s.answered[("bad", prompt_key(prompts[0]))] == 1
+    finally:
+        s.stop_thread()
