@@ -26,7 +26,14 @@ install: $(VENV)/.installed
 artifacts/router/manifest.json: | install
 	$(VENV)/bin/router train --data dcrouter --out artifacts/router
 
+# The local demo's backends (deploy/backends.yaml) all point at the stub backend, a TEST DOUBLE that
+# answers a fixed text on 127.0.0.1:9001: `make run` starts it beside Serve and stops it with Serve
+# (STUB=0: leave it out, e.g. with a backends_file of real LLMs).
+STUB ?= 1
 serve: install artifacts/router/manifest.json
+	@stub=; if [ "$(STUB)" = "1" ]; then $(PY) -m serve_app.testing.stub_backend --port 9001 >/dev/null 2>&1 & stub=$$!; \
+	  echo "stub backend (test double) on 127.0.0.1:9001, pid $$stub"; fi; \
+	trap '[ -n "$$stub" ] && kill $$stub 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/serve run deploy/serve_config.yaml
 
 run: serve

@@ -27,8 +27,10 @@ LAMBDA_FIELD = "router_lambda"
 REWARD_FIELD = "router_reward"
 REWARD_NAMES = tuple(REWARDS) + tuple(REWARD_ALIASES)
 RewardName = Literal["linear", "routerbench", "exponential", "exp", "lin", "wtp"]
-# A non-blank string (the schema's way of saying what ``str.strip()`` checks in code).
-NOT_BLANK = r"\S"
+# A non-blank string: one character that ``str.isspace()`` (what the code's ``strip()`` removes) does
+# not call whitespace. Spelled out, because a schema's ``\S`` means different sets in different regex
+# engines (ECMA's ``\s`` lacks \x1c-\x1f and \x85, which Python strips).
+NOT_BLANK = r"[^\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class RequestError(Exception):

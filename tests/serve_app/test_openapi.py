@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -88,7 +89,8 @@ def test_openapi_documents_bodies_and_errors(live_app):
 def test_schemathesis_finds_nothing(live_app, tmp_path):
     st = shutil.which("st") or os.path.join(os.path.dirname(sys.executable), "st")
     # CI-sized: up to 40 generated requests per operation and phase (a few hundred in all).
-    cmd = [st, "run", f"{live_app}/openapi.json", "--checks", "all", "--max-examples", "40", "--seed", "1",
+    config = Path(__file__).resolve().parents[2] / "schemathesis.toml"
+    cmd = [st, "--config-file", str(config), "run", f"{live_app}/openapi.json", "--checks", "all", "--max-examples", "40", "--seed", "1",
            "--workers", "1", "--no-color", "--request-timeout", "20", "--max-response-time", "20"]  # fmt: skip
     env = dict(os.environ, SCHEMATHESIS_HOOKS="", HYPOTHESIS_STORAGE_DIRECTORY=str(tmp_path / "hyp"))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
