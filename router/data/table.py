@@ -134,7 +134,19 @@ def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: boo
     published 5-shot RouterBench file is reported to have a few such rows); every other check
     still raises. Off by default so that a hole in the data is never silently skipped.
     """
-    frame = frame.reset_index(drop=True)
+    frame = _check_columns(frame.reset_index(drop=True), name)
+    models = _model_columns(frame, name)
+    frame = _check_ids_prompts_names(frame.copy(), name)
+    frame, numeric = _numeric_scores(frame, models, name, drop_incomplete)
+    for col, values in numeric.items():
+        frame[col] = _check_range(frame, col, values.to_numpy(), name, drop_incomplete)
+    if "split" in frame.columns:
+        frame["split"] = _check_split(frame, name)
+    return RoutingTable(frame, models, name)
+
+
+def _check_columns(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Column names as strings, none twice, the required ones present, at least one row."""
     # Non-string column names (ints in a hand-made pickle) would break the suffix tests below.
     frame.columns = [str(c) for c in frame.columns]
     if frame.columns.duplicated().any():
@@ -145,7 +157,11 @@ def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: boo
             raise DataValidationError(f"{name}: missing required column {col!r}")
     if len(frame) == 0:
         raise DataValidationError(f"{name}: the table has no rows")
+    return frame
 
+
+def _model_columns(frame: pd.DataFrame, name: str) -> tuple[str, ...]:
+    """The pool, read from the ``<model>|total_cost`` columns, each with its quality column."""
     cost_cols = [c for c in frame.columns if c.endswith(COST_SUFFIX)]
     models = tuple(c[: -len(COST_SUFFIX)] for c in cost_cols)
     for model, cost_col in zip(models, cost_cols):
@@ -162,8 +178,11 @@ def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: boo
             )
     if not models:
         raise DataValidationError(f"{name}: no model columns (expected '<model>' and '<model>{COST_SUFFIX}')")
+    return models
 
-    frame = frame.copy()
+
+def _check_ids_prompts_names(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Unique ``sample_id`` strings, non-empty prompt texts, an ``eval_name`` on every row."""
     if frame["sample_id"].isna().any():
         pos = int(np.flatnonzero(frame["sample_id"].isna().to_numpy())[0])
         raise DataValidationError(f"{name}: column 'sample_id': missing value at row {pos}")
@@ -175,7 +194,6 @@ def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: boo
         raise DataValidationError(
             f"{name}: column 'sample_id': duplicate value at {_row_label(frame, pos)} (first seen at row {first})"
         )
-
     frame["prompt"] = frame["prompt"].map(_prompt_text)
     prompts = frame["prompt"]
     bad_prompt = prompts.isna() | ~prompts.map(lambda p: isinstance(p, str) and p.strip() != "")
@@ -186,7 +204,12 @@ def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: boo
         pos = int(np.flatnonzero(frame["eval_name"].isna().to_numpy())[0])
         raise DataValidationError(f"{name}: column 'eval_name': missing value at {_row_label(frame, pos)}")
     frame["eval_name"] = frame["eval_name"].astype(str)
+    return frame
 
+
+def _numeric_scores(frame: pd.DataFrame, models, name: str, drop_incomplete: bool) -> tuple[pd.DataFrame, dict]:
+    """Every score and cost column as float64 (text that is no number is an error), and the frame
+    without incomplete rows when ``drop_incomplete``."""
     numeric = {}
     for model in models:
         for col in (model, model + COST_SUFFIX):
@@ -211,30 +234,33 @@ def validate_frame(frame: pd.DataFrame, name: str = "data", drop_incomplete: boo
             numeric = {c: v[complete].reset_index(drop=True) for c, v in numeric.items()}
             if len(frame) == 0:
                 raise DataValidationError(f"{name}: no row has every score and cost")
-    for col, values in numeric.items():
-        is_cost = col.endswith(COST_SUFFIX)
-        arr = values.to_numpy()
-        not_finite = ~np.isfinite(arr)
-        if not_finite.any():
-            pos = int(np.flatnonzero(not_finite)[0])
-            hint = "" if drop_incomplete or np.isinf(arr[pos]) else " (drop_incomplete=True / --drop-incomplete drops such rows)"
-            raise DataValidationError(
-                f"{name}: column {col!r}: NaN or infinite value {_show(frame[col].iloc[pos])} at {_row_label(frame, pos)}{hint}"
-            )
-        out = arr < 0 if is_cost else (arr < 0) | (arr > 1)
-        if out.any():
-            pos = int(np.flatnonzero(out)[0])
-            what = "negative cost" if is_cost else "quality outside [0, 1]"
-            raise DataValidationError(f"{name}: column {col!r}: {what} ({float(arr[pos])!r}) at {_row_label(frame, pos)}")
-        frame[col] = arr
+    return frame, numeric
 
-    if "split" in frame.columns:
-        splits = frame["split"].astype(str)
-        bad = ~splits.isin(["train", "test", "val", "validation"])
-        if bad.any():
-            pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataValidationError(
-                f"{name}: column 'split': value {splits.iloc[pos]!r} at {_row_label(frame, pos)} is not train/test/val"
-            )
-        frame["split"] = splits
-    return RoutingTable(frame, models, name)
+
+def _check_range(frame: pd.DataFrame, col: str, arr: np.ndarray, name: str, drop_incomplete: bool) -> np.ndarray:
+    """A score or cost column that is finite, and in [0, 1] (quality) or >= 0 (cost)."""
+    is_cost = col.endswith(COST_SUFFIX)
+    not_finite = ~np.isfinite(arr)
+    if not_finite.any():
+        pos = int(np.flatnonzero(not_finite)[0])
+        hint = "" if drop_incomplete or np.isinf(arr[pos]) else " (drop_incomplete=True / --drop-incomplete drops such rows)"
+        raise DataValidationError(
+            f"{name}: column {col!r}: NaN or infinite value {_show(frame[col].iloc[pos])} at {_row_label(frame, pos)}{hint}"
+        )
+    out = arr < 0 if is_cost else (arr < 0) | (arr > 1)
+    if out.any():
+        pos = int(np.flatnonzero(out)[0])
+        what = "negative cost" if is_cost else "quality outside [0, 1]"
+        raise DataValidationError(f"{name}: column {col!r}: {what} ({float(arr[pos])!r}) at {_row_label(frame, pos)}")
+    return arr
+
+
+def _check_split(frame: pd.DataFrame, name: str) -> pd.Series:
+    splits = frame["split"].astype(str)
+    bad = ~splits.isin(["train", "test", "val", "validation"])
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(
+            f"{name}: column 'split': value {splits.iloc[pos]!r} at {_row_label(frame, pos)} is not train/test/val"
+        )
+    return splits
