@@ -9,6 +9,7 @@ milliseconds; vectors are stored as raw float32 bytes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import sqlite3
@@ -22,6 +23,9 @@ import numpy as np
 from router.embeddings.base import Encoder
 
 _CHUNK = 500  # keys per SELECT ... IN (...), below SQLite's variable limit
+_ANNOUNCE = 200  # say so before embedding at least this many prompts (the encoder shows a progress bar)
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -138,6 +142,10 @@ class CachedEncoder:
         found = self.cache.get_many(texts)
         missing = list(dict.fromkeys(t for t in texts if text_key(t) not in found))
         if missing:
+            if len(missing) >= _ANNOUNCE:
+                # The first run on a dataset spends minutes here on a CPU; later runs read the cache.
+                log.info("embedding %d new prompts with %s (%d found in the cache %s); later runs read them from it",
+                         len(missing), self.name, len(found), self.cache.path)  # fmt: skip
             vectors = self.encoder.encode(missing, batch_size=self.batch_size, show_progress=show_progress)
             self.cache.put_many(missing, vectors)
             found.update({text_key(t): v for t, v in zip(missing, vectors)})
