@@ -42,6 +42,50 @@ def stand_in_router(models=POOL, c_ref: float = sum(PRICE.values()) / 3):
     return Router(_FixedPool(models, c_ref), encoder_name="hash:64")
 
 
+async def asgi_call(app, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+                    stay_connected: bool = False) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One HTTP request straight into an ASGI app (no server, no client library): the status, the
+    response headers and the raw body. ``stay_connected``: the client does not hang up after sending
+    (a handler waiting for a deadline is then not cancelled by a disconnect)."""
+    import asyncio
+
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        if stay_connected:
+            await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    raw_headers = [(b"content-type", b"application/json")]
+    raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": raw_headers,
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]], out
+
+
+def run_service(service, coro):
+    """Run ``coro`` and close the service's backend client afterwards."""
+    import asyncio
+
+    async def go():
+        try:
+            return await coro
+        finally:
+            await service.close()
+
+    return asyncio.run(go())
+
+
 @pytest.fixture
 def stub_backend():
     stub = StubBackend(Behaviour())

@@ -10,7 +10,7 @@ from ray.serve.exceptions import BackPressureError
 from serve_app.api import build_fastapi_app
 from serve_app.config import AppArgs
 from serve_app.serving import RouterService
-from tests.serve_app.conftest import stand_in_router
+from tests.serve_app.conftest import asgi_call, stand_in_router
 
 
 async def asgi_get(app, path: str):
@@ -18,22 +18,8 @@ async def asgi_get(app, path: str):
 
 
 async def asgi_post(app, path: str, body: bytes, method: str = "POST"):
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    sent = []
-
-    async def receive():
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json")], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, json.loads(body)
+    status, headers, raw = await asgi_call(app, method, path, body)
+    return status, dict(headers), json.loads(raw)
 
 
 def test_inner_queue_full_is_a_503_not_a_500(tmp_path):

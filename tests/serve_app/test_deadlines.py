@@ -14,29 +14,12 @@ from ray.exceptions import ActorDiedError
 from serve_app.api import build_fastapi_app
 from serve_app.config import AppArgs
 from serve_app.serving import RouterService
-from tests.serve_app.conftest import keyword_prediction, stand_in_router
+from tests.serve_app.conftest import asgi_call, keyword_prediction, stand_in_router
 
 
 async def post(app, path: str, body: bytes, headers: dict | None = None):
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    sent = []
-
-    async def receive():
-        if messages:
-            return messages.pop(0)
-        await asyncio.sleep(3600)  # the client stays connected
-
-    async def send(message):
-        sent.append(message)
-
-    hdrs = [(b"content-type", b"application/json")] + [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": hdrs,
-             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    data = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], json.loads(data)
+    status, _, raw = await asgi_call(app, "POST", path, body, headers, stay_connected=True)
+    return status, json.loads(raw)
 
 
 def service_with(predict, tmp_path, **args):

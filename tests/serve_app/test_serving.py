@@ -11,7 +11,7 @@ import pytest
 from serve_app.config import AppArgs, BackendConfig
 from serve_app.protocol import RequestError
 from serve_app.serving import RouterService
-from tests.serve_app.conftest import POOL, PRICE, keyword_prediction, stand_in_router
+from tests.serve_app.conftest import POOL, PRICE, keyword_prediction, stand_in_router, run_service
 
 C_REF = sum(PRICE.values()) / 3
 
@@ -25,14 +25,7 @@ def make_service(port: int | None, tmp_path, backends=POOL, **kw) -> RouterServi
     return RouterService(stand_in_router(POOL, C_REF), cfgs, args, predict)
 
 
-def run(service: RouterService, coro):
-    async def go():
-        try:
-            return await coro
-        finally:
-            await service.close()
-
-    return asyncio.run(go())
+run = run_service
 
 
 def chat_body(text="a chat about coffee", **kw) -> bytes:

@@ -11,6 +11,7 @@ import pytest
 
 from serve_app.protocol import RequestError
 from tests.serve_app.auth.conftest import add_key
+from tests.serve_app.conftest import run_service
 
 
 def chat_body(text="a chat about coffee", **kw) -> bytes:
@@ -21,14 +22,7 @@ def auth(secret: str) -> dict:
     return {"authorization": f"Bearer {secret}"}
 
 
-def run(service, coro):
-    async def go():
-        try:
-            return await coro
-        finally:
-            await service.close()
-
-    return asyncio.run(go())
+run = run_service
 
 
 async def status_of(coro) -> tuple[int, object]:

@@ -14,28 +14,9 @@ import pytest
 from load_tests.fuzz import fixed_cases
 from serve_app.api import build_fastapi_app
 from tests.serve_app.auth.conftest import PROVIDER_SECRET, add_key, bearer_digest
+from tests.serve_app.conftest import asgi_call
 
 BODY_MARKER = "zebra-marker-7731"  # a word only request bodies contain
-
-
-async def asgi(app, method: str, path: str, body: bytes = b"", headers: dict | None = None):
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    sent = []
-
-    async def receive():
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message):
-        sent.append(message)
-
-    raw_headers = [(b"content-type", b"application/json")] + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": raw_headers,
-             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    out = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]], out
 
 
 class Capture(logging.Handler):
@@ -73,7 +54,7 @@ def test_no_secret_reaches_logs_errors_metrics_healthz_or_disk(stub_backend, mak
     answers = []
 
     async def go():
-        send = lambda *a, **k: asgi(app, *a, **k)  # noqa: E731
+        send = lambda *a, **k: asgi_call(app, *a, **k)  # noqa: E731
         for case in fixed_cases(max_prompt_chars=2000):  # the load suite's known-bad inputs, with a valid key
             answers.append(await send(case.method, case.path, case.body, {**case.headers, "authorization": f"Bearer {good}"}))
         for headers in ({}, {"authorization": f"Bearer {good[:-4]}beef"}, {"authorization": f"Bearer {revoked}"},
