@@ -101,12 +101,15 @@ def test_killed_embedder_replica_is_replaced(service):
     from load_tests.faults import kill_during_load
     from load_tests.generator import LoadConfig
 
-    load = LoadConfig(url=service.url, concurrency=4, max_requests=100_000, duration_s=8.0, timeout_s=30)
+    # The client waits as long as the app's deadline (60 s): a request that outlasts a slow
+    # replacement (tens of seconds on a loaded machine) is late, not lost.
+    load = LoadConfig(url=service.url, concurrency=4, max_requests=100_000, duration_s=8.0, timeout_s=90)
     res = kill_during_load(service, "Embedder", load, PROMPTS, kill_after_s=2.0, replace_timeout_s=60)
     assert res["replacement_running_s"] is not None, res
     assert res["killed"] not in cluster.replica_actor_names(APP, "Embedder")
     # None lost: the Dispatcher retries the in-flight calls on the replacement (serve_app.retry).
-    assert res["failed"] == 0, res
+    why = {k: res.get(k) for k in ("failed", "failed_by_status", "in_flight_at_kill", "replacement_running_s", "max_latency_ms")}
+    assert res["failed"] == 0, why
     assert res["ok"] > 0
     cluster.wait_healthy(service.url, 30)
 
