@@ -79,10 +79,12 @@ def test_interrupted_run_resumes_without_repeating_a_paid_call(tmp_path, logs, s
     cfg, rows, backends = _setup(tmp_path, logs, label_files)
     skilled_stub.behaviour.pause_after_answers = 10  # then the backends hang: interrupt mid-run
     _label(cfg, rows, backends, cancel_when=lambda: skilled_stub.answered_total >= 10 and sum(skilled_stub.in_flight.values()) > 0)
-    for _ in range(200):  # the interrupted requests are gone (their connections closed)
-        if sum(skilled_stub.in_flight.values()) == 0:
-            break
+    # The interrupted requests must be gone (their connections closed) before the stand-in resumes,
+    # or it would finish answering them; on a loaded machine that takes more than a moment.
+    deadline = time.monotonic() + 30
+    while sum(skilled_stub.in_flight.values()) and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert sum(skilled_stub.in_flight.values()) == 0, "interrupted requests still open after 30 s"
     skilled_stub.set_paused(False)
     received_before = sum(skilled_stub.calls.values())
     assert skilled_stub.answered_total == 10 and received_before > 10  # some requests were cut off unanswered
