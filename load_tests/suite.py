@@ -468,6 +468,9 @@ class Suite:
         small = {"Scorer": {"ray_actor_options": {"num_cpus": 0}}, "Dispatcher": {"ray_actor_options": {"num_cpus": 0}}}
         for replicas, threads in ((1, cpus), (cpus, 1), (1, 1)):
             options = cluster.merge_options(MAIN, small, {"Embedder": {"num_replicas": replicas, "ray_actor_options": {"num_cpus": threads}}})
+            # A fresh deployment per layout: a rolling update from 1 x 2 CPUs to 2 x 1 CPU waits for
+            # CPUs the old replica still holds (seen stuck for minutes on 2 CPUs).
+            cluster.undeploy("router-bench")
             self.deploy({"embedder_threads": None}, options)
             plan = self.summary["threads"][self.step][-1]
             self.load(concurrency=4, max_requests=8, duration_s=20)
@@ -478,6 +481,7 @@ class Suite:
                              "errors": sum(r.errors.values())})
                 print(f"[scaling] {mix} {replicas}x{threads}: {r.line()}", flush=True)
         print_table(f"Embedder replicas x threads (closed loop, concurrency {cfg.saturation_concurrency})", rows)
+        cluster.undeploy("router-bench")
         self.deploy({}, MAIN)
         self.save("scaling", {"rows": rows, "cpus": cpus})
 
