@@ -24,14 +24,14 @@ def unique_prompts(prompts: Sequence[str], start: int = 0) -> list[str]:
     return [f"{p}\n[{start + i + 1}]" for i, p in enumerate(prompts)]
 
 
-def make_raw_encoder(encoder: str = "all-MiniLM-L6-v2"):
+def make_raw_encoder(encoder: str = "all-MiniLM-L6-v2", device: str = "cpu"):
     """The bare encoder the service's Embedder builds (no cache): sentence-transformers or hash:DIM."""
     from router.embeddings import SentenceTransformerEncoder
     from router.embeddings.hashing import HashingEncoder
 
     if encoder.startswith("hash:"):
         return HashingEncoder(int(encoder.split(":", 1)[1]))
-    return SentenceTransformerEncoder(encoder, device="cpu")
+    return SentenceTransformerEncoder(encoder, device=device)
 
 
 @contextmanager

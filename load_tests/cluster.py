@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
+GPU_SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.gpu.yaml"
 DEPLOYMENTS = ("Embedder", "Scorer", "Dispatcher")
 # Serve options a benchmark may override per deployment (a subset of Deployment.options).
 OPTION_KEYS = {
@@ -98,6 +99,44 @@ def apply_options(app, overrides: Mapping[str, Mapping[str, Any]]):
     return Application(new)
 
 
+def node_cpus() -> int:
+    """CPUs of the connected Ray cluster (this machine's when Ray is not running)."""
+    import os
+
+    import ray
+
+    if ray.is_initialized():
+        return int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
+    return os.cpu_count() or 1
+
+
+def torch_thread_plan(options: Mapping[str, Mapping[str, Any]], app_args: Mapping[str, Any], cpus: int) -> dict:
+    """The torch threads a deployment with these options can run at once: per torch deployment
+    (Embedder, Scorer) its most replicas (``num_replicas``, or the autoscaler's ``max_replicas``) x
+    the threads each replica takes from the CPUs Ray gives it (``serve_app.batching.torch_threads_for``),
+    against the machine's ``cpus``. The suite logs it for every deployment of every step."""
+    from serve_app.batching import torch_threads_for
+    from serve_app.deployments import Embedder, Scorer
+
+    requested = {"Embedder": app_args.get("embedder_threads"), "Scorer": None}
+    defaults = {"Embedder": Embedder, "Scorer": Scorer}
+    out: dict[str, Any] = {"cpus": cpus}
+    total = 0
+    for name in ("Embedder", "Scorer"):
+        opts = options.get(name, {})
+        auto = opts.get("autoscaling_config")
+        replicas = int(auto.get("max_replicas", 1)) if auto else int(opts.get("num_replicas", 1))
+        actor = {**(defaults[name].ray_actor_options or {}), **(opts.get("ray_actor_options") or {})}
+        threads = torch_threads_for(actor.get("num_cpus"), requested[name])
+        out[name] = {"replicas": replicas, "num_cpus": actor.get("num_cpus"), "threads_each": threads}
+        total += replicas * threads
+    out["total"] = total
+    out["within_cpus"] = total <= cpus
+    out["line"] = (f"Embedder {out['Embedder']['replicas']}x{out['Embedder']['threads_each']} + Scorer "
+                   f"{out['Scorer']['replicas']}x{out['Scorer']['threads_each']} = {total} on {cpus} CPUs")
+    return out
+
+
 @dataclass
 class Service:
     url: str
@@ -105,8 +144,9 @@ class Service:
     port: int
 
 
-def ensure_ray(num_cpus: int = 2) -> bool:
-    """Start a local Ray if none is running in this process; True when this call started it."""
+def ensure_ray(num_cpus: int | None = 2) -> bool:
+    """Start a local Ray (a new one, never somebody else's cluster) if none is running in this
+    process; True when this call started it. ``num_cpus=None``: all of the machine's."""
     import os
 
     import ray
@@ -115,7 +155,7 @@ def ensure_ray(num_cpus: int = 2) -> bool:
         return False
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2,
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2,
              configure_logging=True, logging_level="WARNING")
     return True
 
@@ -249,3 +289,62 @@ def wait_healthy_deployments(app_name: str, timeout_s: float = 180.0, poll_s: fl
                 return
         time.sleep(poll_s)
     raise TimeoutError(f"app {app_name} not healthy after {timeout_s:.0f} s: {last}")
+
+
+# -- CPU per process (a profile that survives a busy machine) ------------------------------------
+def _raylet_pid() -> int | None:
+    """PID of the raylet this driver started (None when it joined a cluster it did not start)."""
+    try:
+        import ray
+
+        node = ray._private.worker._global_node  # the node this process started, if any
+        procs = node.all_processes.get("raylet") if node is not None else None
+        return procs[0].process.pid if procs else None
+    except Exception:  # noqa: BLE001 - internal API moved: no profile, not a failure
+        return None
+
+
+def serve_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each Serve process of this driver's Ray node:
+    ``{"proxy": s, "Dispatcher": s, "Embedder": s, "Scorer": s}`` (replicas of one deployment summed).
+
+    Read from ``/proc`` for the raylet's children, so it only works on Linux for a Ray this process
+    started; ``{}`` otherwise. Differences over a load run divided by the requests served give the
+    CPU each request costs in each process: wall-clock latencies on a shared machine move with
+    everyone else's load, CPU time per request much less."""
+    raylet = _raylet_pid()
+    proc = Path("/proc")
+    if raylet is None or not proc.exists():
+        return {}
+    tick = __import__("os").sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) != raylet:
+                continue
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if "ProxyActor" in title:
+            key = "proxy"
+        elif "ServeReplica:" in title:
+            # ray::ServeReplica:<app>:<deployment>, with ".<method>" while a request runs
+            key = title.split(":")[-1].split(".")[0].strip()
+        else:
+            continue
+        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_ms_per_request(before: Mapping[str, float], after: Mapping[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per request in each Serve process between two ``serve_cpu_seconds`` readings."""
+    if not requests:
+        return {}
+    keys = sorted(set(before) | set(after))
+    out = {k: 1000.0 * (after.get(k, 0.0) - before.get(k, 0.0)) / requests for k in keys}
+    out["total"] = sum(out.values())
+    return out

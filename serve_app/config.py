@@ -19,24 +19,46 @@ from serve_app.retry import RetryPolicy
 
 
 class BatchingConfig(BaseModel):
-    """``@serve.batch`` settings of one deployment; also its ``user_config`` (retunable live)."""
+    """Batching of one deployment (``serve_app.batching.NaturalBatcher``); also its ``user_config``
+    (retunable live)."""
 
     model_config = ConfigDict(extra="forbid")
 
     max_batch_size: int = Field(
-        16,
+        32,
         ge=1,
         le=4096,
         description="Most calls merged into one encoder/scorer run. A call is one HTTP request, so a "
         "/v1/route list of N prompts counts once and is encoded in one go.",
     )
     batch_wait_timeout_s: float = Field(
-        0.02,
+        0.0,
         ge=0.0,
         le=10.0,
-        description="How long the first call of a batch waits for more calls. Larger values form larger "
-        "batches under load at the price of idle latency (with 0.01 s a slow model saw batches of ~1.1 "
-        "under load, with 0.1 s ~5.5, on a 2-CPU machine).",
+        description="0 (the default): never wait; a call that finds the deployment idle runs at once, and "
+        "under load the next batch is whatever queued while the current one ran. Above 0: a batch that "
+        "would start unfull first waits this long for more calls (idle latency for bigger batches).",
+    )
+    max_concurrent_batches: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Batches run at once per replica. 1 on a CPU (one batch uses every thread the replica "
+        "has); 2 on a GPU lets the next batch be tokenised while the current one runs.",
+    )
+
+
+class EmbedderBatchingConfig(BatchingConfig):
+    """The Embedder's batching, plus its padding control."""
+
+    max_batch_tokens: Optional[int] = Field(
+        2048,
+        ge=1,
+        le=10_000_000,
+        description="Padded tokens per encoder forward pass: a batch's prompts are sorted by token length and "
+        "cut into chunks of at most this many tokens (chunk size x its longest prompt), so short prompts "
+        "are not padded to a long one's length. None: one pass per batch (sentence-transformers' own "
+        "batching). Ignored by encoders without a tokenizer (hash:<dim>).",
     )
 
 
@@ -54,11 +76,18 @@ class AppArgs(BaseModel):
         description="Encoder to load, as a model name/path or 'hash:<dim>'. Default: the encoder named in the "
         "artifact. It must produce the artifact's encoder (checked when the artifact is loaded).",
     )
-    embedder_threads: int = Field(2, ge=1, le=256, description="torch threads per Embedder replica (Ray sets 1).")
-    embedder_batching: BatchingConfig = Field(default_factory=BatchingConfig, description="Embedder @serve.batch.")
+    embedder_threads: Optional[int] = Field(
+        None,
+        ge=1,
+        le=256,
+        description="torch threads per Embedder replica. Default: the whole CPUs Ray gave the replica "
+        "(ray_actor_options.num_cpus, at least 1); a larger value is capped to them, so replicas x threads "
+        "never exceed the CPUs the deployment reserved (serve_app.batching.torch_threads_for).",
+    )
+    embedder_batching: EmbedderBatchingConfig = Field(default_factory=EmbedderBatchingConfig, description="Embedder batching.")
     scorer_batching: BatchingConfig = Field(
-        default_factory=lambda: BatchingConfig(max_batch_size=32, batch_wait_timeout_s=0.005),
-        description="Scorer @serve.batch; the model is small, so it waits less.",
+        default_factory=lambda: BatchingConfig(max_batch_size=64),
+        description="Scorer batching (its model is small: larger batches cost almost nothing).",
     )
     default_lambda: float = Field(1.0, description="λ when a request gives none.")
     default_reward: str = Field("linear", description="Reward when a request gives none: linear, routerbench, exponential.")

@@ -182,10 +182,15 @@ class RouteBatches:
         self.models = list(self.router.models)
         self.lambdas = lambdas
         self.reward = get_reward(reward)
+        # Load the encoder's model (and run it once) here, while Ray Data starts the pool and the read
+        # tasks parse the input, instead of after the first batch has arrived (it loads lazily
+        # otherwise). The bare encoder is warmed, not the cached one: nothing is written to the cache.
+        encoder = getattr(self.router.encoder, "encoder", self.router.encoder)
+        if hasattr(encoder, "model"):
+            encoder.encode(["warm up"], show_progress=False)
 
     def ready(self) -> bool:
-        """Load the encoder's model now (it loads lazily on the first batch otherwise)."""
-        self.router.embed(["warm up"])
+        """True once constructed (the model is loaded in the constructor)."""
         return True
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

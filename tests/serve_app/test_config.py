@@ -28,6 +28,9 @@ def test_app_args_defaults_and_path_resolution(tmp_path, monkeypatch):
         ({"embedder_batching": {"max_batch_size": 0}}, "max_batch_size"),
         ({"embedder_batching": {"batch_wait_timeout_s": -1}}, "batch_wait_timeout_s"),
         ({"scorer_batching": {"max_batch": 3}}, "max_batch"),
+        ({"scorer_batching": {"max_batch_tokens": 512}}, "max_batch_tokens"),  # an Embedder-only setting
+        ({"embedder_batching": {"max_concurrent_batches": 0}}, "max_concurrent_batches"),
+        ({"embedder_threads": 0}, "embedder_threads"),
         ({"max_prompt_chars": 0}, "max_prompt_chars"),
         ({"artifact_dir": "x"}, "artifact_dir"),
     ],
@@ -39,7 +42,12 @@ def test_app_args_errors_name_the_field(extra, field):
 
 
 def test_batching_user_config_validation():
-    assert BatchingConfig.model_validate({"max_batch_size": 4}).batch_wait_timeout_s == 0.02
+    # Natural batching by default: no wait, one batch at a time.
+    cfg = BatchingConfig.model_validate({"max_batch_size": 4})
+    assert cfg.batch_wait_timeout_s == 0.0 and cfg.max_concurrent_batches == 1
+    args = AppArgs.model_validate({"artifact_path": "x", "auth": "off"})
+    assert args.embedder_threads is None  # derived from the replica's CPUs
+    assert args.embedder_batching.max_batch_tokens == 2048 and args.scorer_batching.max_batch_size == 64
     with pytest.raises(ValidationError):
         BatchingConfig.model_validate({"max_batch_size": "many"})
 

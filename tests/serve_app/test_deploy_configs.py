@@ -108,3 +108,54 @@ def test_local_demo_backends_cover_the_dcrouter_pool_and_stay_on_loopback():
     backends = load_backends(ROOT / "deploy" / "backends.yaml").backends
     assert {b.model for b in backends} == set(load_table("dcrouter").models)
     assert all(b.base_url.startswith("http://127.0.0.1:") for b in backends)
+
+
+GPU = ROOT / "deploy" / "serve_config.gpu.yaml"
+# What the GPU profile may change: resources, replica counts, queue limits, batch sizes.
+GPU_ARGS = ("embedder_batching", "scorer_batching")
+GPU_DEPLOYMENT_KEYS = ("ray_actor_options", "max_ongoing_requests", "max_queued_requests")
+GPU_AUTOSCALING_KEYS = ("min_replicas", "max_replicas", "initial_replicas", "target_ongoing_requests")
+
+
+def without_gpu_changes(app: dict) -> dict:
+    app = copy.deepcopy(app)
+    for key in GPU_ARGS:
+        app["args"].pop(key, None)
+    for dep in app["deployments"]:
+        for key in GPU_DEPLOYMENT_KEYS:
+            dep.pop(key, None)
+        for key in GPU_AUTOSCALING_KEYS:
+            dep.get("autoscaling_config", {}).pop(key, None)
+    return app
+
+
+def test_gpu_config_parses_and_agrees_with_the_cpu_one():
+    from ray.serve.schema import ServeDeploySchema
+
+    gpu = yaml.safe_load(GPU.read_text())
+    ServeDeploySchema.model_validate(gpu)
+    (app,) = gpu["applications"]
+    args = AppArgs.model_validate(app["args"])
+    (local,) = local_config()["applications"]
+    assert without_gpu_changes(app) == without_gpu_changes(local)
+    assert {k: v for k, v in gpu.items() if k != "applications"} == {k: v for k, v in local_config().items() if k != "applications"}
+    deps = {d["name"]: d for d in app["deployments"]}
+    assert deps["Embedder"]["ray_actor_options"]["num_gpus"] >= 1
+    assert all("num_gpus" not in d["ray_actor_options"] for n, d in deps.items() if n != "Embedder")
+    # A GPU wants larger batches than the CPU profile, and the next batch tokenised while one runs.
+    cpu_args = AppArgs.model_validate(local["args"])
+    assert args.embedder_batching.max_batch_size > cpu_args.embedder_batching.max_batch_size
+    assert args.embedder_batching.max_concurrent_batches >= 2
+    assert args.embedder_batching.batch_wait_timeout_s == 0.0
+    for d in deps.values():
+        assert d["max_queued_requests"] >= d["max_ongoing_requests"]
+
+
+def test_local_config_runs_no_more_torch_threads_than_cpus():
+    from load_tests.cluster import config_deployment_options, torch_thread_plan
+
+    cfg = local_config()
+    args = cfg["applications"][0]["args"]
+    plan = torch_thread_plan(config_deployment_options(LOCAL), args, cpus=2)
+    assert plan["within_cpus"], plan["line"]
+    assert plan["Embedder"]["threads_each"] == 1 and plan["Scorer"]["threads_each"] == 1

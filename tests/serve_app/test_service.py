@@ -106,7 +106,11 @@ def test_health_and_models(base):
     assert status == 200 and body["status"] == "ok"
     assert body["pool"] == ["small", "medium", "large"]
     assert body["embedder"]["encoder"] == "hash:64" and body["embedder"]["device"] == "cpu"
-    assert body["embedder"]["batching"] == {"max_batch_size": 8, "batch_wait_timeout_s": 0.01}
+    assert body["embedder"]["batching"] == {"max_batch_size": 8, "batch_wait_timeout_s": 0.01, "max_concurrent_batches": 1,
+                                            "max_batch_tokens": 2048}
+    # One torch thread: the replica holds half a CPU (the default); never more threads than CPUs.
+    assert body["embedder"]["torch_threads"] == 1 and body["embedder"]["cpus"] == 0.5
+    assert body["scorer"]["torch_threads"] == 1
     status, _, body = call_json(base, "/v1/models")
     assert status == 200 and [m["id"] for m in body["data"]] == ["router", "small", "medium", "large"]
 
@@ -217,7 +221,8 @@ def test_batching_is_retuned_live_through_user_config(base, args):
     new = dict(args, embedder_batching={"max_batch_size": 4, "batch_wait_timeout_s": 0.05})
     serve.run(build_app(new), name=APP, route_prefix="/")
     _, _, body = call_json(base, "/healthz")
-    assert body["embedder"]["batching"] == {"max_batch_size": 4, "batch_wait_timeout_s": 0.05}
+    assert body["embedder"]["batching"] == {"max_batch_size": 4, "batch_wait_timeout_s": 0.05, "max_concurrent_batches": 1,
+                                            "max_batch_tokens": 2048}
     status, _, _ = call_json(base, "/v1/route", {"prompt": PROMPTS})
     assert status == 200
 
