@@ -108,13 +108,15 @@ class Scorer(_Batched):
         return self.score
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
-    async def score(self, embeddings: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    async def score(self, embeddings: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
         sizes = [len(x) for x in embeddings]
         t0 = time.perf_counter()
         prediction = await asyncio.to_thread(self.router.predict_embedded, np.concatenate(embeddings, axis=0))
         self._latency_hist.observe((time.perf_counter() - t0) * 1000.0)
         self._size_hist.observe(sum(sizes))
-        return list(zip(_split(prediction.quality, sizes), _split(prediction.cost, sizes)))
+        # Uncertainty (an ensemble router's members' std) travels with quality and cost; None otherwise.
+        unc = [None] * len(sizes) if prediction.uncertainty is None else _split(prediction.uncertainty, sizes)
+        return list(zip(_split(prediction.quality, sizes), _split(prediction.cost, sizes), unc))
 
     def describe(self) -> dict:
         return {"models": list(self.router.models), "batching": self.batching.model_dump()}
@@ -138,8 +140,8 @@ class Dispatcher:
             # The embedder's response is handed to the scorer unresolved: the embeddings go
             # replica-to-replica instead of through this one. Both calls are pure: when a replica
             # dies under them the chain is run again, within the request's deadline (serve_app.retry).
-            quality, cost = await call_with_retry(lambda: self.scorer.score.remote(self.embedder.embed.remote(prompts)), retry)
-            return Prediction(quality=np.asarray(quality), cost=np.asarray(cost))
+            quality, cost, unc = await call_with_retry(lambda: self.scorer.score.remote(self.embedder.embed.remote(prompts)), retry)
+            return Prediction(quality=np.asarray(quality), cost=np.asarray(cost), uncertainty=None if unc is None else np.asarray(unc))
 
         backend_cfgs = {b["model"]: BackendConfig.model_validate(b) for b in backends}
         self.service = RouterService(router, backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create())
