@@ -122,6 +122,7 @@ def _write_single(predictor: CrossAttentionPredictor, out: Path, encoder_name: s
             "hidden_dim": net.hidden_dim,
             "variant": net.variant,
             "needs_tokens": net.needs_tokens,
+            "model_repr": net.model_repr,
         },
         "encoder": {"name": str(encoder_name), "dim": int(encoder_dim)},
         "training": {"best_epoch": predictor.best_epoch_, "train_seconds": predictor.train_seconds_},
@@ -253,10 +254,20 @@ def load_artifact(
     if emb is None or tuple(emb.shape) != (len(models), enc_dim):
         shape = None if emb is None else tuple(emb.shape)
         raise ArtifactError(f"{root / WEIGHTS_FILE}: model embeddings have shape {shape}, expected ({len(models)}, {enc_dim})")
-    net = CrossAttentionRouter(
-        enc_dim, len(models), hidden_dim=int(net_cfg["hidden_dim"]), dropout=train_config.dropout, variant=str(net_cfg["variant"]),
-        product=train_config.product,
-    )
+    model_repr = str(net_cfg.get("model_repr", "name"))  # artifacts before profiles are 'name'
+    profile = {}
+    if model_repr != "name":
+        shapes = {k: tuple(state[k].shape) if k in state else None for k in ("model_profile", "profile_centroids", "profile_stats")}
+        if None in shapes.values() or shapes["profile_stats"] != (3,):
+            raise ArtifactError(f"{root / WEIGHTS_FILE}: model_repr {model_repr!r} but the profile tensors are missing or malformed ({shapes})")
+        profile = {k: torch.zeros(shape) for k, shape in shapes.items()}  # shapes only: load_state_dict fills them
+    try:
+        net = CrossAttentionRouter(
+            enc_dim, len(models), hidden_dim=int(net_cfg["hidden_dim"]), dropout=train_config.dropout, variant=str(net_cfg["variant"]),
+            product=train_config.product, model_repr=model_repr, **profile,
+        )
+    except ValueError as exc:
+        raise ArtifactError(f"{root / CONFIG_FILE}: the network cannot be built ({exc})") from None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
