@@ -21,7 +21,9 @@ Parts (each writes its own JSON under ``OUT/<dataset>/`` so parts can be rerun a
   features) trained on the same split: AIQ, validation AIQ, parameters, train time, prompts/s.
 * ``stability``: linear vs exponential reward over λ on the default router's test predictions.
 * ``extend``: a model held out of the pool and added back from 100 labelled prompts (frozen
-  network) vs a full retrain with it and the router without it (datasets with ≥ 3 models).
+  network, ``add_model``: gradient steps on its embedding) vs placed from the same 100 prompts with
+  no gradient step by its performance profile (a router trained with ``model_repr: profile``,
+  ``place_model``) vs a full retrain with it and the router without it (datasets with ≥ 3 models).
 
 * ``selection``: how the training defaults were chosen (``experiments.selection``), on validation
   rows carved from dcrouter's training half; ``OUT/selection.json``.
@@ -265,8 +267,7 @@ def plot_stability(result: dict, path: Path) -> None:
 
 def part_extend(name, table, run: Run, held_out=None) -> dict | None:
     from router.core import Router
-    from router.model.extend import add_model
-    from router.prediction import Prediction
+    from router.model.extend import add_model, place_model
 
     if len(table.models) < 3:
         print(f"{name} extend: skipped ({len(table.models)} models; holding one out leaves a pool of 1)", flush=True)
@@ -293,10 +294,20 @@ def part_extend(name, table, run: Run, held_out=None) -> dict | None:
         add_seconds = time.perf_counter() - t1
         # Evaluate with all models, columns in the data's order.
         idx = [grown.models.index(m) for m in test.models]
-        pg = grown.predict_embedded(Xt)
-        aligned = Prediction(pg.quality[:, idx], pg.cost[:, idx])
+        aligned = grown.predict_embedded(Xt).columns(idx)
         without = _aiqs(base.predict_embedded(Xt), test.with_models(rest), base.c_ref)
+        # The same 100 prompts, no gradient step: a profile router places the model by its profile.
+        profile_cfg = run.config.model_copy(update={"model_repr": "profile"})
+        t2 = time.perf_counter()
+        prof_base = run.train(profile_cfg, train.with_models(rest), X)
+        t3 = time.perf_counter()
+        placed = Router(place_model(prof_base.predictor, model, X[small], train.quality[small, j], train.cost[small, j]), base.encoder_name)
+        place_seconds = time.perf_counter() - t3
         res["models"][model] = {
+            "placed_100_profile": _aiqs(placed.predict_embedded(Xt).columns(idx), test, placed.c_ref),
+            "profile_without_model": _aiqs(prof_base.predict_embedded(Xt), test.with_models(rest), prof_base.c_ref),
+            "profile_base_train_seconds": t3 - t2,
+            "place_seconds": place_seconds,
             "added_100": _aiqs(aligned, test, grown.c_ref),
             "full_retrain": full_aiq,
             "without_model": without,
@@ -413,10 +424,13 @@ def render_tables(out: Path, datasets) -> str:
         if (d / "extend.json").exists():
             e = json.loads((d / "extend.json").read_text())
             lines += [f"**{name}, a new model joins the pool** ({e['n_small']} labelled prompts, frozen network; AIQ paper form, linear / exp)", "",
-                      "| held-out model | without it (8 models) | added from 100 prompts | full retrain | add time s |", "| --- | ---: | ---: | ---: | ---: |"]
+                      "| held-out model | without it | added from 100 prompts (add_model) | placed from the same 100, no gradient (profile router) "
+                      "| profile router without it | full retrain | add / place time s |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
             for m, x in e["models"].items():
-                f = lambda k: f"{x[k]['linear']['aiq']:.4f} / {x[k]['exponential']['aiq']:.4f}"  # noqa: E731
-                lines.append(f"| {m} | {f('without_model')} | {f('added_100')} | {f('full_retrain')} | {x['add_seconds']:.1f} |")
+                f = lambda k: f"{x[k]['linear']['aiq']:.4f} / {x[k]['exponential']['aiq']:.4f}" if k in x else "-"  # noqa: E731
+                place = f"{x['place_seconds']:.2f}" if "place_seconds" in x else "-"
+                lines.append(f"| {m} | {f('without_model')} | {f('added_100')} | {f('placed_100_profile')} | {f('profile_without_model')} "
+                             f"| {f('full_retrain')} | {x['add_seconds']:.1f} / {place} |")
             lines.append("")
     sel = out / "selection.json"
     if sel.exists():

@@ -6,6 +6,11 @@ embeddings and 11 models (RouterBench's pool size; the weights' values do not ch
 forward pass), then ``predict`` is timed on 1,024 prompts, and so is ``decide_batch`` (the reward
 step the dispatcher applies), at 1 and 2 torch threads. Batch-of-1 latency is reported too.
 
+The uncertainty-aware router (``router train --ensemble K``, :mod:`router.model.ensemble`) is timed
+the same way, side by side with the single network (interleaved per thread count, so both see the
+same machine load): ``ENSEMBLE`` members of ``ENSEMBLE_HIDDEN`` width each, with the shrinkage rule
+applied, and the ratio of its prompts/s to the single network's is reported (goal: >= 0.5).
+
     python -m load_tests.bench_scorer --out results/load/scorer.json
 """
 
@@ -21,9 +26,12 @@ from load_tests.common import print_table, write_json
 
 N_MODELS = 11
 DIM = 384
+# The shipped uncertainty-aware router: 4 members of width 64 (README, "Uncertainty in the product").
+ENSEMBLE = 4
+ENSEMBLE_HIDDEN = 64
 
 
-def make_scorer(n_models: int = N_MODELS, dim: int = DIM, n_train: int = 2048, seed: int = 0, epochs: int = 2):
+def make_scorer(n_models: int = N_MODELS, dim: int = DIM, n_train: int = 2048, seed: int = 0, epochs: int = 2, hidden_dim: int | None = None):
     """A trained (briefly, on synthetic data) cross-attention router with the default widths."""
     from router.core import Router
     from router.model.config import TrainConfig
@@ -37,9 +45,27 @@ def make_scorer(n_models: int = N_MODELS, dim: int = DIM, n_train: int = 2048, s
     price = np.logspace(-6, -3, n_models)
     cost = price * rng.lognormal(0.0, 0.3, size=(n_train, n_models))
     models = [f"model-{i:02d}" for i in range(n_models)]
-    config = TrainConfig(max_epochs=epochs, patience=epochs, val_fraction=0.1, seed=seed)
+    config = TrainConfig(max_epochs=epochs, patience=epochs, val_fraction=0.1, seed=seed,
+                         **({} if hidden_dim is None else {"hidden_dim": hidden_dim}))  # fmt: skip
     # Embeddings are synthetic: the encoder name only labels them (nothing is embedded here).
     return Router(CrossAttentionPredictor(config).fit(X, quality, cost, models), encoder_name=f"synthetic:{dim}")
+
+
+def make_ensemble_scorer(members: int = ENSEMBLE, hidden_dim: int = ENSEMBLE_HIDDEN, n_models: int = N_MODELS, dim: int = DIM,
+                         seed: int = 0, epochs: int = 2):  # fmt: skip
+    """``members`` briefly trained networks of width ``hidden_dim`` behind the shrinkage rule (a
+    finite τ, so every prediction pays for the rule too)."""
+    from router.core import Router
+    from router.model.config import TrainConfig
+    from router.model.ensemble import EnsemblePredictor
+    from router.uncertainty import UncertaintyConfig
+
+    nets = [make_scorer(n_models, dim, seed=seed + k, epochs=epochs, hidden_dim=hidden_dim).predictor for k in range(members)]
+    prior = np.full(n_models, 0.5)
+    prior_cost = np.array(list(nets[0].prices_.values()))
+    config = TrainConfig(hidden_dim=hidden_dim, max_epochs=epochs, patience=epochs, seed=seed)
+    ens = EnsemblePredictor.from_fitted(config, UncertaintyConfig(members=members), nets, 0.05, prior, prior_cost)
+    return Router(ens, encoder_name=f"synthetic:{dim}")
 
 
 def time_scorer(router, batch: int = 1024, threads: int = 2, repeats: int = 20, seed: int = 1) -> dict:
@@ -83,21 +109,37 @@ def time_scorer(router, batch: int = 1024, threads: int = 2, repeats: int = 20, 
     }
 
 
-def run(batch: int = 1024, threads: tuple[int, ...] = (1, 2), repeats: int = 20) -> dict:
+def run(batch: int = 1024, threads: tuple[int, ...] = (1, 2), repeats: int = 20, members: int = ENSEMBLE,
+        member_hidden: int = ENSEMBLE_HIDDEN) -> dict:  # fmt: skip
     router = make_scorer()
-    rows = [time_scorer(router, batch, t, repeats) for t in threads]
-    return {"kind": "scorer", "hidden_dim": router.config.hidden_dim, "variant": router.config.variant, "rows": rows}
+    ensemble = make_ensemble_scorer(members, member_hidden)
+    rows, ens_rows = [], []
+    for t in threads:  # interleaved: the two sides of each ratio are measured at the same time
+        rows.append(time_scorer(router, batch, t, repeats))
+        ens_rows.append(time_scorer(ensemble, batch, t, repeats))
+    ratio = [{"threads": a["threads"], "single_prompts_per_s": a["prompts_per_s"], "ensemble_prompts_per_s": b["prompts_per_s"],
+              "ratio": b["prompts_per_s"] / a["prompts_per_s"],
+              "ratio_with_decide": b["prompts_per_s_with_decide"] / a["prompts_per_s_with_decide"]}
+             for a, b in zip(rows, ens_rows)]  # fmt: skip
+    return {"kind": "scorer", "hidden_dim": router.config.hidden_dim, "variant": router.config.variant, "rows": rows,
+            "ensemble": {"members": members, "hidden_dim": member_hidden, "rows": ens_rows, "ratio": ratio,
+                         "goal": "ensemble prompts/s >= 0.5 x the single network's at batch 1,024"}}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m load_tests.bench_scorer", description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--members", type=int, default=ENSEMBLE, help="ensemble members K (default %(default)s)")
+    p.add_argument("--member-hidden", type=int, default=ENSEMBLE_HIDDEN, help="width of each member (default %(default)s)")
     p.add_argument("--out")
     args = p.parse_args(argv)
-    result = run(args.batch, repeats=args.repeats)
+    result = run(args.batch, repeats=args.repeats, members=args.members, member_hidden=args.member_hidden)
     print_table(f"cross-attention scorer alone ({N_MODELS} models, batch {args.batch}, {result['variant']}, hidden {result['hidden_dim']})",
                 result["rows"])
+    ens = result["ensemble"]
+    print_table(f"uncertainty-aware scorer ({ens['members']} members, hidden {ens['hidden_dim']}, shrinkage rule)", ens["rows"])
+    print_table("ensemble / single network, prompts/s (goal >= 0.5)", ens["ratio"])
     if args.out:
         write_json(result, args.out)
     return 0

@@ -681,6 +681,14 @@ def render_markdown(out: Path, command: str) -> str:
     if sc:
         lines += [f"### Cross-attention scorer alone ({sc['variant']}, hidden {sc['hidden_dim']}, 11 models, batch 1,024)", "",
                   format_table(sc["rows"], ["threads", "predict_ms", "prompts_per_s", "decide_ms", "prompts_per_s_with_decide", "batch1_p50_ms"]), ""]
+        ens = sc.get("ensemble")
+        if ens:
+            worst = min(r["ratio"] for r in ens["ratio"])
+            lines += [f"Uncertainty-aware scorer (`router train --ensemble {ens['members']}`, members of hidden {ens['hidden_dim']}, "
+                      "shrinkage rule), measured interleaved with the single network above:", "",
+                      format_table(ens["rows"], ["threads", "predict_ms", "prompts_per_s", "decide_ms", "prompts_per_s_with_decide", "batch1_p50_ms"]), "",
+                      format_table(ens["ratio"], ["threads", "single_prompts_per_s", "ensemble_prompts_per_s", "ratio", "ratio_with_decide"]), "",
+                      f"Goal ensemble/single ≥ 0.5 at batch 1,024: **{'met' if worst >= 0.5 else 'not met'}** (lowest ratio {worst:.2f}).", ""]
     sw = get("sweep")
     if sw:
         lines += ["### Latency vs offered load (open loop, Poisson, /v1/route, 1 prompt/request)", "", format_table(sw["rows"]), "",

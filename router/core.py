@@ -108,37 +108,57 @@ class Router:
         return self
 
     @classmethod
-    def untrained(cls, config=None, encoder: Any = None, **kwargs) -> "Router":
-        """A router to :meth:`fit` (``encoder``: a name or an encoder object; default all-MiniLM-L6-v2)."""
+    def untrained(cls, config=None, encoder: Any = None, ensemble=None, **kwargs) -> "Router":
+        """A router to :meth:`fit` (``encoder``: a name or an encoder object; default all-MiniLM-L6-v2).
+
+        ``ensemble``: an :class:`router.uncertainty.UncertaintyConfig` (or a dict of its fields, or
+        the number of members K) for the uncertainty-aware router: K networks of ``config`` with the
+        shrinkage chosen on training-side folds (:mod:`router.model.ensemble`)."""
         from router.embeddings import DEFAULT_ENCODER, encoder_from_name
         from router.model.estimator import CrossAttentionPredictor
 
         if encoder is None or isinstance(encoder, str):
             encoder = encoder_from_name(encoder or DEFAULT_ENCODER, device=kwargs.get("device"))
-        return cls(CrossAttentionPredictor(config), encoder.name, encoder, **kwargs)
+        if ensemble is None:
+            predictor = CrossAttentionPredictor(config)
+        else:
+            from router.model.ensemble import EnsemblePredictor
+
+            predictor = EnsemblePredictor(config, {"members": ensemble} if isinstance(ensemble, int) else ensemble)
+        return cls(predictor, encoder.name, encoder, **kwargs)
 
     @classmethod
     def train(cls, table, config=None, encoder: Any = None, progress: bool = False, on_epoch=None,
-              cache_dir=None, use_cache: bool = True) -> "Router":  # fmt: skip
+              cache_dir=None, use_cache: bool = True, ensemble=None) -> "Router":  # fmt: skip
         """Train on a :class:`router.data.RoutingTable` (every row of it: split first if you need a
-        test set). Embeddings go through the on-disk cache unless ``use_cache=False``."""
-        router = cls.untrained(config, encoder, cache_dir=cache_dir, use_cache=use_cache)
+        test set). Embeddings go through the on-disk cache unless ``use_cache=False``. ``ensemble``:
+        see :meth:`untrained` (its leave-one-domain-out folds use the table's domains)."""
+        from router.data.splits import domains
+
+        router = cls.untrained(config, encoder, ensemble=ensemble, cache_dir=cache_dir, use_cache=use_cache)
         X = router.embed(table.prompts)
-        return router.fit(X, table.quality, table.cost, table.models, prompts=table.prompts, progress=progress, on_epoch=on_epoch)
+        return router.fit(X, table.quality, table.cost, table.models, prompts=table.prompts, progress=progress, on_epoch=on_epoch,
+                          domains=domains(table.eval_names))  # fmt: skip
+
+    @property
+    def is_ensemble(self) -> bool:
+        return getattr(self.predictor, "wants_domains", False)
 
     def fit(self, X, quality, cost, models: Sequence[str], prompts: Sequence[str] | None = None, model_init=None,
-            progress: bool = False, on_epoch=None) -> "Router":  # fmt: skip
+            progress: bool = False, on_epoch=None, domains=None) -> "Router":  # fmt: skip
         """Fit the predictor on embeddings ``X`` of ``prompts`` (the prompts are needed only by the
         ``model_queries`` variant). The model embeddings start from the encoder's embeddings of the
-        model names when the config says so (``model_init`` gives them precomputed)."""
+        model names when the config says so (``model_init`` gives them precomputed). ``domains``:
+        the rows' domains, read by an ensemble (leave-one-domain-out folds), ignored otherwise."""
         cfg = self.predictor.config
         if model_init is None and cfg.init_from_names:
             model_init = self.embed(list(models))
             if model_init.shape[1:] != np.shape(X)[1:]:
                 model_init = None
         f = self.features(prompts, X=X)
+        extra = {"domains": domains} if self.is_ensemble else {}
         self.predictor.fit(f.X, quality, cost, models, tokens=f.tokens, mask=f.mask, model_init=model_init,
-                           on_epoch=on_epoch, progress=progress)  # fmt: skip
+                           on_epoch=on_epoch, progress=progress, **extra)  # fmt: skip
         return self
 
     def save(self, path, extra: dict | None = None) -> Path:
@@ -189,7 +209,8 @@ class Router:
 
     def __repr__(self) -> str:
         where = f" from {self.path}" if self.path else ""
-        return f"Router({len(self.models)} models, encoder {self.encoder_name!r}, variant {self.config.variant!r}{where})"
+        kind = f", ensemble of {len(self.predictor.members_)}" if self.is_ensemble else ""
+        return f"Router({len(self.models)} models, encoder {self.encoder_name!r}, variant {self.config.variant!r}{kind}{where})"
 
     # -- embed -> features -> predict -> decide -------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
@@ -231,7 +252,8 @@ class Router:
         return self.predictor.predict(f.X, tokens=f.tokens, mask=f.mask)
 
     def predict(self, prompts) -> Prediction:
-        """Predicted quality and USD cost of every pool model for each prompt (N x M, N = 1 for one prompt)."""
+        """Predicted quality and USD cost of every pool model for each prompt (N x M, N = 1 for one
+        prompt), and for an ensemble router the uncertainty of each quality (the members' std)."""
         texts, _ = as_prompts(prompts)
         return self.predict_embedded(self.embed(texts), texts)
 

@@ -1,5 +1,5 @@
 """One routing decision per prompt: the chosen model and, for every model in the pool, the
-predicted quality, predicted cost (USD) and reward. Shared by the service, batch routing and
+predicted quality, predicted cost (USD), reward and (for an ensemble router) uncertainty. Shared by the service, batch routing and
 evaluation so that a λ means the same thing everywhere."""
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ class Decision:
     quality: dict[str, float]
     cost: dict[str, float]
     reward: dict[str, float]
+    # Per model: the std of the ensemble members' predicted quality (None without an ensemble).
+    uncertainty: dict[str, float] | None = None
 
 
 def decide_batch(
@@ -36,6 +38,7 @@ def decide_batch(
     lams = np.full(n, float(lam)) if np.ndim(lam) == 0 else np.asarray(lam, dtype=np.float64)
     if lams.shape != (n,):
         raise ValueError(f"got {lams.shape[0]} lambda values for {n} prompts")
+    unc = prediction.uncertainty
     out: list[tuple[int, Decision]] = []
     # Group rows by λ so a batch with one λ is one vectorised call.
     for value in np.unique(lams):
@@ -52,6 +55,7 @@ def decide_batch(
                         quality=dict(zip(models, map(float, prediction.quality[r]))),
                         cost=dict(zip(models, map(float, prediction.cost[r]))),
                         reward=dict(zip(models, map(float, rew))),
+                        uncertainty=None if unc is None else dict(zip(models, map(float, unc[r]))),
                     ),
                 )
             )

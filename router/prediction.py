@@ -17,10 +17,20 @@ import numpy as np
 class Prediction:
     quality: np.ndarray  # (N, M) predicted quality in [0, 1]
     cost: np.ndarray  # (N, M) predicted cost in USD
+    # (N, M) how unsure the predicted quality is: the std of an ensemble's members' predicted
+    # quality (``router.model.ensemble``); None for a predictor without an estimate.
+    uncertainty: np.ndarray | None = None
 
     def __post_init__(self):
         if self.quality.shape != self.cost.shape or self.quality.ndim != 2:
             raise ValueError(f"quality {self.quality.shape} and cost {self.cost.shape} must be equal (N, M) arrays")
+        if self.uncertainty is not None and np.shape(self.uncertainty) != self.quality.shape:
+            raise ValueError(f"uncertainty {np.shape(self.uncertainty)} must have quality's shape {self.quality.shape}")
+
+    def columns(self, idx) -> "Prediction":
+        """The same prediction with the model columns ``idx`` (reordered or a subset)."""
+        unc = None if self.uncertainty is None else self.uncertainty[:, idx]
+        return Prediction(quality=self.quality[:, idx], cost=self.cost[:, idx], uncertainty=unc)
 
 
 class Predictor(ABC):

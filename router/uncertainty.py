@@ -167,7 +167,8 @@ class UncertaintyRouter(Predictor):
         quality = adjust(mean.quality, std, prior, self.config.rule, value)
         full = self.config.rule == "shrink" and value == 0
         cost = np.broadcast_to(prior_cost, mean.cost.shape).copy() if full else mean.cost
-        return Prediction(quality=quality, cost=cost)
+        # The members' disagreement is reported as is (also where the rule shrank it away).
+        return Prediction(quality=quality, cost=cost, uncertainty=std)
 
     def predict(self, X, prompts=None, **kwargs) -> Prediction:
         if prompts is not None:

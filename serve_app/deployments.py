@@ -154,10 +154,11 @@ class Scorer(_Batched):
         self._size_hist, self._latency_hist = batch_metrics("score")
         self._make_batcher(self._score_batch, len)
 
-    async def score(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    async def score(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """Quality, cost and (for an ensemble router) the members' std of quality, else None."""
         return await self.batcher.submit(embedding)
 
-    async def _score_batch(self, embeddings: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    async def _score_batch(self, embeddings: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
         sizes = [len(x) for x in embeddings]
         t0 = time.perf_counter()
         X = embeddings[0] if len(embeddings) == 1 else np.concatenate(embeddings, axis=0)
@@ -166,7 +167,9 @@ class Scorer(_Batched):
         prediction = await asyncio.to_thread(self.router.predict_embedded, X)
         self._latency_hist.observe((time.perf_counter() - t0) * 1000.0)
         self._size_hist.observe(sum(sizes))
-        return list(zip(_split(prediction.quality, sizes), _split(prediction.cost, sizes)))
+        # Uncertainty (an ensemble router's members' std) travels with quality and cost; None otherwise.
+        unc = [None] * len(sizes) if prediction.uncertainty is None else _split(prediction.uncertainty, sizes)
+        return list(zip(_split(prediction.quality, sizes), _split(prediction.cost, sizes), unc))
 
     def describe(self) -> dict:
         return {"models": list(self.router.models), "cpus": self.cpus, "torch_threads": self.threads,
@@ -198,8 +201,8 @@ class Dispatcher:
                 embeddings = await self.embedder.embed.remote(prompts)
                 return await self.scorer.score.remote(embeddings)
 
-            quality, cost = await call_with_retry(chain, retry)
-            return Prediction(quality=np.asarray(quality), cost=np.asarray(cost))
+            quality, cost, unc = await call_with_retry(chain, retry)
+            return Prediction(quality=np.asarray(quality), cost=np.asarray(cost), uncertainty=None if unc is None else np.asarray(unc))
 
         backend_cfgs = {b["model"]: BackendConfig.model_validate(b) for b in backends}
         self.service = RouterService(router, backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create())

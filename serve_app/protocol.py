@@ -87,13 +87,17 @@ class ModelScore(BaseModel):
     quality: float = Field(description="Predicted quality in [0, 1].")
     cost: float = Field(description="Predicted cost in USD.")
     reward: float = Field(description="Reward at the request's λ.")
+    uncertainty: Optional[float] = Field(
+        None, description="How unsure the predicted quality is: the std of the ensemble members' predicted quality "
+        "(null when the router is a single network, which has no estimate).",
+    )  # fmt: skip
 
 
 class RouteDecision(BaseModel):
     model: str = Field(description="The chosen model (the override, if one was given).")
     best_model: str = Field(description="The model with the best reward (equals `model` without an override).")
     overridden: bool = Field(description="True when `model` came from the request's explicit override.")
-    scores: dict[str, ModelScore] = Field(description="Per pool model: predicted quality, cost and reward.")
+    scores: dict[str, ModelScore] = Field(description="Per pool model: predicted quality, cost, reward and uncertainty.")
 
 
 class RouteResponse(BaseModel):

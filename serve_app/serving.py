@@ -86,7 +86,9 @@ class RouterService:
         for d in decisions:
             chosen = plan.override or ticket.pick(d)  # [keys]
             self._count_decision(chosen, d.cost[chosen], "route")
-            scores = {m: ModelScore(quality=d.quality[m], cost=d.cost[m], reward=_finite(d.reward[m])) for m in self.pool}
+            unc = d.uncertainty or {}
+            scores = {m: ModelScore(quality=d.quality[m], cost=d.cost[m], reward=_finite(d.reward[m]), uncertainty=unc.get(m))
+                      for m in self.pool}  # fmt: skip
             out.append(RouteDecision(model=chosen, best_model=d.model, overridden=plan.override is not None, scores=scores))
         if out_headers is not None:
             out_headers.update(ticket.headers())  # [keys]

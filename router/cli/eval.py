@@ -61,6 +61,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--cross-domain", action="store_true", help="leave-one-domain-out over every domain of --data")
     p.add_argument("--artifact", default=None, help="a trained router artifact directory, for the cross_attention family")
+    p.add_argument("--train-config", default=None,
+                   help="YAML/JSON of TrainConfig fields for the cross_attention families (members of cross_attention_unc too)")
+    p.add_argument("--members", type=int, default=None, help="ensemble size K of the *_unc families (default 5)")
     p.add_argument("--drop-incomplete", action="store_true", help="drop rows with a missing score or cost instead of failing")
     p.set_defaults(func=run)
 
@@ -104,7 +107,17 @@ def run(args) -> int:
     encoder = make_encoder(args.encoder or DEFAULT_ENCODER)
     # The cross-attention family reads the encoder to start model embeddings from the model names
     # and to check a loaded artifact was trained on the same encoder.
-    ctx = BuildContext(seed=args.seed, artifact=args.artifact, options={"encoder": encoder, "calibrate": calibrate})
+    options = {"encoder": encoder, "calibrate": calibrate}
+    if args.train_config:
+        from router.model.config import load_train_config
+
+        load_train_config(args.train_config)  # a bad file is a one-line error now, not after the embedding
+        options["train_config"] = args.train_config
+    if args.members is not None:
+        if not 2 <= args.members <= 64:
+            raise ValueError(f"--members: need 2..64 ensemble members, got {args.members}")
+        options["uncertainty"] = {"members": args.members}
+    ctx = BuildContext(seed=args.seed, artifact=args.artifact, options=options)
 
     if args.cross_domain:
         summary, per_domain = evaluate_cross_domain(table, routers, encoder, ctx, grid, dataset=dataset, seeds=args.seeds, bootstrap=boot)

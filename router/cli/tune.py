@@ -28,6 +28,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--grace-period", type=int, default=2, help="ASHA grace period in epochs (default 2)")
     g.add_argument("--cpus-per-trial", type=float, default=0.5, help="CPUs per trial (default 0.5)")
     g.add_argument("--val-fraction", type=float, default=0.2, help="share of the training rows that scores trials (default 0.2)")
+    g.add_argument("--holdout-domains", type=int, default=2,
+                   help="training domains held out whole into the validation rows (default 2; 0 = random carve only)")
     g.add_argument("--variants", default="prompt_queries", help="attention variants, comma-separated (prompt_queries,model_queries)")
     g.add_argument("--rewards", default="linear,exponential", help="rewards to search, comma-separated (default linear,exponential)")
     g.add_argument("--storage-path", default=None, help="Tune storage folder (default OUT/ray_results)")
@@ -92,7 +94,7 @@ def _search(args) -> int:
     from router.embeddings import make_encoder
     from router.cli.errors import CliError
     from router.data.io import load_table
-    from router.tuning.data import carve, embed_table, training_half
+    from router.tuning.data import carve_domains, embed_table, training_half
     from router.tuning.search import SearchSettings, format_top, results_table, run_search, write_outputs
 
     if not args.out:
@@ -102,6 +104,7 @@ def _search(args) -> int:
             num_samples=args.num_samples, max_epochs=args.max_epochs, grace_period=args.grace_period,
             cpus_per_trial=args.cpus_per_trial, val_fraction=args.val_fraction, seed=args.seed,
             variants=_split_list(args.variants), rewards=_split_list(args.rewards), name=args.name,
+            holdout_domains=args.holdout_domains,
         )  # fmt: skip
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -110,14 +113,17 @@ def _search(args) -> int:
     encoder = make_encoder(args.encoder, cache_dir=args.cache_dir)
     print(f"router tune: {len(train)} training prompts, {len(train.models)} models, encoder {encoder.name}", flush=True)
     data = embed_table(train, encoder)
-    fit_rows, val_rows = carve(len(data), settings.val_fraction, settings.seed)
+    fit, val = carve_domains(data, settings.val_fraction, settings.seed, settings.holdout_domains)
+    held = sorted(set(val.domains[val.held_out].tolist())) if val.domains is not None else []
+    print(f"router tune: validation = {int((~val.held_out).sum())} random rows + {int(val.held_out.sum())} rows of held-out "
+          f"training domains {held}; {len(fit)} rows fit the trials", flush=True)  # fmt: skip
     model_init = encoder.embed(list(train.models))
     storage = args.storage_path or os.path.join(args.out, "ray_results")
 
     from router.cli._ray import ray_session
 
     with ray_session(args.ray_address, args.num_cpus):
-        grid = run_search(data.take(fit_rows), data.take(val_rows), settings, storage, resume=args.resume,
+        grid = run_search(fit, val, settings, storage, resume=args.resume,
                           model_init=model_init, encoder_name=encoder.name)  # fmt: skip
     rows = results_table(grid)
     paths = write_outputs(rows, settings, args.out)

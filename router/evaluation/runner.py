@@ -58,7 +58,7 @@ def _align(pred: Prediction, predictor_models: Sequence[str], models: Sequence[s
     if sorted(pm) != sorted(models):
         raise DataValidationError(f"router {row}: its models {pm} are not the data's pool {list(models)}")
     idx = [pm.index(m) for m in models]
-    return Prediction(quality=pred.quality[:, idx], cost=pred.cost[:, idx])
+    return pred.columns(idx)
 
 
 @dataclass

@@ -9,6 +9,14 @@ Files:
 * ``weights.safetensors`` — the network's state dict;
 * ``manifest.json`` — sha256 of every other file.
 
+An uncertainty-aware router (:class:`router.model.ensemble.EnsemblePredictor`) is a directory of
+its own format: ``ensemble.json`` (format, the members' folders, the decision rule with its chosen
+τ/κ, the training priors, the training-side validation scores the choice was made on, the encoder
+and pool), ``members/00``, ``members/01``, ... each a complete single-network artifact as above
+(own manifest), and a ``manifest.json`` with the sha256 of ``ensemble.json`` and of every
+member's ``manifest.json`` (which in turn covers that member's files). A single-network artifact
+loads exactly as before.
+
 :func:`load_artifact` raises :class:`ArtifactError` with a one-line reason on a missing or corrupt
 file, a checksum mismatch, another encoder, another pool, or an embedding dimension that does not
 match the weights or the caller's encoder.
@@ -30,6 +38,9 @@ FORMAT = "llm-router/cross-attention"
 FORMAT_VERSION = 1
 CONFIG_FILE, POOL_FILE, WEIGHTS_FILE, MANIFEST_FILE = "config.json", "pool.json", "weights.safetensors", "manifest.json"
 CONTENT_FILES = (CONFIG_FILE, POOL_FILE, WEIGHTS_FILE)
+ENSEMBLE_FORMAT = "llm-router/cross-attention-ensemble"
+ENSEMBLE_FORMAT_VERSION = 1
+ENSEMBLE_FILE, MEMBERS_DIR = "ensemble.json", "members"
 
 
 class ArtifactError(ValueError):
@@ -38,7 +49,7 @@ class ArtifactError(ValueError):
 
 @dataclass
 class RouterArtifact:
-    predictor: CrossAttentionPredictor
+    predictor: CrossAttentionPredictor  # or an EnsemblePredictor (router.model.ensemble)
     models: tuple[str, ...]
     encoder_name: str
     encoder_dim: int
@@ -59,16 +70,38 @@ def _sha256(path: Path) -> str:
 
 
 def save_artifact(
-    predictor: CrossAttentionPredictor,
+    predictor,
     out_dir,
     encoder_name: str,
     encoder_dim: int,
     prices: dict[str, float] | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Write ``predictor`` to ``out_dir`` atomically (an earlier artifact there is replaced as a whole).
+    """Write ``predictor`` (a CrossAttentionPredictor or an EnsemblePredictor) to ``out_dir``
+    atomically (an earlier artifact there is replaced as a whole).
 
     ``prices`` defaults to the predictor's mean training cost per prompt per model."""
+    from router.model.ensemble import EnsemblePredictor
+
+    predictor._check_fitted()
+    final = Path(out_dir)
+    # Built in a new folder next to out_dir and renamed into place when complete (router.atomic):
+    # a killed save leaves the old artifact or none, never one that load_artifact accepts half-written.
+    out = staging_dir(final)
+    try:
+        if isinstance(predictor, EnsemblePredictor):
+            _write_ensemble(predictor, out, encoder_name, encoder_dim, prices, extra)
+        else:
+            _write_single(predictor, out, encoder_name, encoder_dim, prices, extra)
+    except BaseException:
+        discard_dir(out)
+        raise
+    return commit_dir(out, final)
+
+
+def _write_single(predictor: CrossAttentionPredictor, out: Path, encoder_name: str, encoder_dim: int,
+                  prices: dict[str, float] | None, extra: dict | None) -> None:  # fmt: skip
+    """The four files of a single-network artifact into the (existing, empty) folder ``out``."""
     from safetensors.torch import save_file
 
     predictor._check_fitted()
@@ -79,7 +112,6 @@ def save_artifact(
     missing = [m for m in predictor.models if m not in prices]
     if missing:
         raise ArtifactError(f"prices missing for model(s) {missing}")
-    final = Path(out_dir)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -90,6 +122,7 @@ def save_artifact(
             "hidden_dim": net.hidden_dim,
             "variant": net.variant,
             "needs_tokens": net.needs_tokens,
+            "model_repr": net.model_repr,
         },
         "encoder": {"name": str(encoder_name), "dim": int(encoder_dim)},
         "training": {"best_epoch": predictor.best_epoch_, "train_seconds": predictor.train_seconds_},
@@ -101,19 +134,37 @@ def save_artifact(
         "c_ref": float(predictor.c_ref_),
         "cost_normalisation": predictor.scaler_.to_dict(),
     }
-    # Built in a new folder next to out_dir and renamed into place when complete (router.atomic):
-    # a killed save leaves the old artifact or none, never one that load_artifact accepts half-written.
-    out = staging_dir(final)
-    try:
-        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        (out / POOL_FILE).write_text(json.dumps(pool, indent=2) + "\n")
-        save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(out / WEIGHTS_FILE))
-        manifest = {"format": FORMAT, "sha256": {name: _sha256(out / name) for name in CONTENT_FILES}}
-        (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-    except BaseException:
-        discard_dir(out)
-        raise
-    return commit_dir(out, final)
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    (out / POOL_FILE).write_text(json.dumps(pool, indent=2) + "\n")
+    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(out / WEIGHTS_FILE))
+    manifest = {"format": FORMAT, "sha256": {name: _sha256(out / name) for name in CONTENT_FILES}}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _member_dir(k: int) -> str:
+    return f"{MEMBERS_DIR}/{k:02d}"
+
+
+def _write_ensemble(predictor, out: Path, encoder_name: str, encoder_dim: int, prices, extra) -> None:
+    members = []
+    for k, member in enumerate(predictor.members_):
+        folder = out / _member_dir(k)
+        folder.mkdir(parents=True)
+        _write_single(member, folder, encoder_name, encoder_dim, prices, None)
+        members.append(_member_dir(k))
+    ensemble = {
+        "format": ENSEMBLE_FORMAT,
+        "format_version": ENSEMBLE_FORMAT_VERSION,
+        "members": members,
+        "models": list(predictor.models),
+        "encoder": {"name": str(encoder_name), "dim": int(encoder_dim)},
+        "rule": predictor.rule_state(),
+        "extra": extra or {},
+    }
+    (out / ENSEMBLE_FILE).write_text(json.dumps(ensemble, indent=2, allow_nan=False) + "\n")
+    covered = [ENSEMBLE_FILE] + [f"{m}/{MANIFEST_FILE}" for m in members]
+    manifest = {"format": ENSEMBLE_FORMAT, "sha256": {name: _sha256(out / name) for name in covered}}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def _read_json(path: Path) -> dict:
@@ -146,6 +197,8 @@ def load_artifact(
     root = Path(path)
     if not root.is_dir():
         raise ArtifactError(f"{root}: no such artifact directory")
+    if (root / ENSEMBLE_FILE).exists():
+        return _load_ensemble(root, expect_encoder, expect_models, expect_dim)
     for name in (MANIFEST_FILE,) + CONTENT_FILES:
         if not (root / name).is_file():
             raise ArtifactError(f"{root}: missing file {name} (incomplete or not a router artifact)")
@@ -201,10 +254,20 @@ def load_artifact(
     if emb is None or tuple(emb.shape) != (len(models), enc_dim):
         shape = None if emb is None else tuple(emb.shape)
         raise ArtifactError(f"{root / WEIGHTS_FILE}: model embeddings have shape {shape}, expected ({len(models)}, {enc_dim})")
-    net = CrossAttentionRouter(
-        enc_dim, len(models), hidden_dim=int(net_cfg["hidden_dim"]), dropout=train_config.dropout, variant=str(net_cfg["variant"]),
-        product=train_config.product,
-    )
+    model_repr = str(net_cfg.get("model_repr", "name"))  # artifacts before profiles are 'name'
+    profile = {}
+    if model_repr != "name":
+        shapes = {k: tuple(state[k].shape) if k in state else None for k in ("model_profile", "profile_centroids", "profile_stats")}
+        if None in shapes.values() or shapes["profile_stats"] != (3,):
+            raise ArtifactError(f"{root / WEIGHTS_FILE}: model_repr {model_repr!r} but the profile tensors are missing or malformed ({shapes})")
+        profile = {k: torch.zeros(shape) for k, shape in shapes.items()}  # shapes only: load_state_dict fills them
+    try:
+        net = CrossAttentionRouter(
+            enc_dim, len(models), hidden_dim=int(net_cfg["hidden_dim"]), dropout=train_config.dropout, variant=str(net_cfg["variant"]),
+            product=train_config.product, model_repr=model_repr, **profile,
+        )
+    except ValueError as exc:
+        raise ArtifactError(f"{root / CONFIG_FILE}: the network cannot be built ({exc})") from None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -231,4 +294,63 @@ def load_artifact(
         path=root,
         needs_tokens=bool(net_cfg.get("needs_tokens", False)),
         extra=dict(config.get("extra") or {}),
+    )
+
+
+def _load_ensemble(root: Path, expect_encoder, expect_models, expect_dim) -> RouterArtifact:
+    """An ensemble directory: its manifest, then every member as a single-network artifact."""
+    from router.model.ensemble import EnsemblePredictor
+
+    if not (root / MANIFEST_FILE).is_file():
+        raise ArtifactError(f"{root}: missing file {MANIFEST_FILE} (incomplete or not a router artifact)")
+    manifest = _read_json(root / MANIFEST_FILE)
+    sums = manifest.get("sha256")
+    if manifest.get("format") != ENSEMBLE_FORMAT or not isinstance(sums, dict):
+        raise ArtifactError(f"{root / MANIFEST_FILE}: not a {ENSEMBLE_FORMAT} manifest")
+    if ENSEMBLE_FILE not in sums:
+        raise ArtifactError(f"{root / MANIFEST_FILE}: no checksum for {ENSEMBLE_FILE}")
+    if _sha256(root / ENSEMBLE_FILE) != sums[ENSEMBLE_FILE]:
+        raise ArtifactError(f"{root / ENSEMBLE_FILE}: checksum mismatch (file changed or corrupt since it was written)")
+    ens = _read_json(root / ENSEMBLE_FILE)
+    if ens.get("format") != ENSEMBLE_FORMAT or ens.get("format_version") != ENSEMBLE_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{root / ENSEMBLE_FILE}: format {ens.get('format')!r} v{ens.get('format_version')!r}, "
+            f"this version reads {ENSEMBLE_FORMAT!r} v{ENSEMBLE_FORMAT_VERSION}"
+        )
+    folders = ens.get("members")
+    if not isinstance(folders, list) or not folders or not all(isinstance(f, str) for f in folders):
+        raise ArtifactError(f"{root / ENSEMBLE_FILE}: 'members' must be a non-empty list of folders")
+    members = []
+    for folder in folders:
+        if Path(folder).is_absolute() or ".." in Path(folder).parts:
+            raise ArtifactError(f"{root / ENSEMBLE_FILE}: member folder {folder!r} is outside the artifact")
+        key = f"{folder}/{MANIFEST_FILE}"
+        if key not in sums:
+            raise ArtifactError(f"{root / MANIFEST_FILE}: no checksum for {key}")
+        if not (root / key).is_file():
+            raise ArtifactError(f"{root}: missing file {key} (incomplete artifact)")
+        if _sha256(root / key) != sums[key]:
+            raise ArtifactError(f"{root / key}: checksum mismatch (file changed or corrupt since it was written)")
+        members.append(load_artifact(root / folder, expect_encoder, expect_models, expect_dim))
+    first = members[0]
+    for folder, m in zip(folders, members):
+        if (m.encoder_name, m.encoder_dim, m.models) != (first.encoder_name, first.encoder_dim, first.models):
+            raise ArtifactError(f"{root / folder}: another encoder or pool than {folders[0]}")
+    if list(first.models) != list(ens.get("models") or []):
+        raise ArtifactError(f"{root / ENSEMBLE_FILE}: pool {ens.get('models')} differs from the members' {list(first.models)}")
+    try:
+        pred = EnsemblePredictor.from_rule_state(ens["rule"], [m.predictor for m in members])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{root / ENSEMBLE_FILE}: decision rule incomplete or invalid ({type(exc).__name__}: {exc})") from None
+    return RouterArtifact(
+        predictor=pred,
+        models=first.models,
+        encoder_name=first.encoder_name,
+        encoder_dim=first.encoder_dim,
+        c_ref=first.c_ref,
+        prices=first.prices,
+        config=first.config,
+        path=root,
+        needs_tokens=first.needs_tokens,
+        extra=dict(ens.get("extra") or {}),
     )

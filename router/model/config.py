@@ -37,6 +37,29 @@ class TrainConfig(BaseModel):
     init_from_names: bool = Field(
         True, description="Initialise each model embedding from the encoder's embedding of the model's name (when given)."
     )
+    model_repr: Literal["name", "profile", "both"] = Field(
+        "name",
+        description="What the single head's keys/values are built from: 'name' (a learned vector per model, "
+        "initialised from its name: the paper's), 'profile' (the model's mean quality and mean log cost on each of "
+        "profile_clusters k-means clusters of the training prompts, projected; a new model is placed from a small "
+        "labelled probe set with no gradient step) or 'both' (the projected profile plus the learned vector as a residual).",
+    )
+    profile_clusters: int = Field(
+        20, ge=2, le=256, description="model_repr profile/both: k-means clusters of the training prompts' embeddings."
+    )
+    loss: Literal["pointwise", "listwise", "pairwise"] = Field(
+        "pointwise",
+        description="Training objective besides the pointwise quality + cost loss: 'pointwise' (that alone), "
+        "'listwise' (+ decision_loss_weight x cross-entropy between the softmax over models of the predicted and the "
+        "observed reward q - λ·c/c_ref at a λ drawn per prompt from the linear reward's grid) or 'pairwise' "
+        "(+ decision_loss_weight x a logistic ranking loss on every pair of models whose observed quality differs).",
+    )
+    decision_loss_weight: float = Field(
+        1.0, ge=0.0, le=100.0, description="Weight of the listwise/pairwise term (loss != 'pointwise')."
+    )
+    decision_temperature: float = Field(
+        0.1, gt=0.0, le=10.0, description="listwise: softmax temperature over the models' rewards."
+    )
     max_epochs: int = Field(60, ge=1, le=10_000, description="Upper bound on training epochs.")
     patience: int = Field(6, ge=1, le=1000, description="Epochs without validation-loss improvement before stopping.")
     batch_size: int = Field(256, ge=1, le=1_000_000, description="Prompts per optimiser step.")

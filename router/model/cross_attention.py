@@ -19,6 +19,11 @@ The paper does not say which side is the query, so both readings are here (``var
   to this model". The sentence embedding is always appended as one extra, never-masked token, so
   a prompt with no token features (or all padding) still has something to attend to.
 
+The model side is, by ``model_repr``, the learned embedding (``name``, above), a fixed
+performance profile per model (``profile``: mean quality and log cost per k-means cluster of the
+training prompts, :mod:`router.model.profile`) projected to the hidden space, or their sum
+(``both``: the learned embedding as a residual on the profile).
+
 In both variants the per-model heads read ``[context, model embedding, prompt embedding]`` (the
 context is the attention output; the model and prompt terms are residual paths, our choice: the
 paper is silent, and without them reading (b) could not tell models apart at all). The first layer
@@ -34,6 +39,7 @@ import torch
 from torch import nn
 
 VARIANTS = ("prompt_queries", "model_queries")
+MODEL_REPRS = ("name", "profile", "both")
 
 
 class CrossAttentionRouter(nn.Module):
@@ -46,8 +52,14 @@ class CrossAttentionRouter(nn.Module):
         variant: str = "prompt_queries",
         model_init: torch.Tensor | None = None,
         product: bool = False,
+        model_repr: str = "name",
+        model_profile: torch.Tensor | None = None,
+        profile_centroids: torch.Tensor | None = None,
+        profile_stats: torch.Tensor | None = None,
     ):
         super().__init__()
+        if model_repr not in MODEL_REPRS:
+            raise ValueError(f"unknown model_repr {model_repr!r}; choose one of {MODEL_REPRS}")
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
         self.input_dim, self.n_models, self.hidden_dim, self.variant = input_dim, n_models, hidden_dim, variant
@@ -58,6 +70,21 @@ class CrossAttentionRouter(nn.Module):
         self.model_embedding = nn.Parameter(init)
         self.prompt_proj = nn.Linear(input_dim, hidden_dim)
         self.model_proj = nn.Linear(input_dim, hidden_dim)
+        self.model_repr = model_repr
+        if model_repr != "name":
+            # Performance profiles (router.model.profile): fixed per model, (M, 2K), projected to the
+            # hidden space. The centroids and the log-cost standardisation travel with the weights so
+            # an artifact can place a new model from a probe set (router.model.extend.place_model).
+            if model_profile is None or profile_centroids is None or profile_stats is None:
+                raise ValueError(f"model_repr {model_repr!r} needs model_profile, profile_centroids and profile_stats")
+            if model_profile.shape[0] != n_models or model_profile.shape[1] != 2 * profile_centroids.shape[0] \
+                    or profile_centroids.shape[1] != input_dim:
+                raise ValueError(f"profiles {tuple(model_profile.shape)} / centroids {tuple(profile_centroids.shape)} "
+                                 f"do not fit {n_models} models of {input_dim}-d prompts")  # fmt: skip
+            self.register_buffer("model_profile", model_profile.clone().float())
+            self.register_buffer("profile_centroids", profile_centroids.clone().float())
+            self.register_buffer("profile_stats", profile_stats.clone().double())  # logc_mu, logc_sigma, eps
+            self.profile_proj = nn.Linear(model_profile.shape[1], hidden_dim)
         # The single attention head.
         self.q = nn.Linear(hidden_dim, hidden_dim, bias=False)
         self.k = nn.Linear(hidden_dim, hidden_dim, bias=False)
@@ -74,10 +101,17 @@ class CrossAttentionRouter(nn.Module):
     def needs_tokens(self) -> bool:
         return self.variant == "model_queries"
 
-    def models_hidden(self, model_embedding: torch.Tensor | None = None) -> torch.Tensor:
-        """(M, d) projected model embeddings (``model_embedding`` overrides the learned ones)."""
-        emb = self.model_embedding if model_embedding is None else model_embedding
-        return self.model_proj(emb)
+    def models_hidden(self, model_embedding: torch.Tensor | None = None, model_profile: torch.Tensor | None = None) -> torch.Tensor:
+        """(M, d) hidden model representations: the projected learned embedding ('name'), the
+        projected profile ('profile') or their sum ('both'). ``model_embedding``/``model_profile``
+        override the stored ones (e.g. for a model being added)."""
+        out = None
+        if self.model_repr in ("name", "both"):
+            out = self.model_proj(self.model_embedding if model_embedding is None else model_embedding)
+        if self.model_repr in ("profile", "both"):
+            prof = self.profile_proj(self.model_profile if model_profile is None else model_profile)
+            out = prof if out is None else out + prof
+        return out
 
     def forward(
         self,
@@ -86,6 +120,7 @@ class CrossAttentionRouter(nn.Module):
         mask: torch.Tensor | None = None,
         model_embedding: torch.Tensor | None = None,
         return_attention: bool = False,
+        model_profile: torch.Tensor | None = None,
     ):
         """x: (N, D); tokens: (N, T, D) or None; mask: (N, T) bool, True = real token.
 
@@ -93,7 +128,7 @@ class CrossAttentionRouter(nn.Module):
         when ``return_attention``: (N, M) for prompt_queries, (N, M, T+1) for model_queries).
         """
         p = self.prompt_proj(x)  # (N, d)
-        m = self.models_hidden(model_embedding)  # (M, d)
+        m = self.models_hidden(model_embedding, model_profile)  # (M, d)
         scale = 1.0 / math.sqrt(self.hidden_dim)
         if self.variant == "prompt_queries":
             scores = (self.q(p) @ self.k(m).T) * scale  # (N, M)

@@ -20,6 +20,7 @@ import numpy as np
 from router.data.splits import split_rows
 from router.model.config import TrainConfig
 from router.model.training import (
+    DecisionTarget,
     EpochCallback,
     check_model_init,
     check_token_inputs,
@@ -137,9 +138,20 @@ class CrossAttentionPredictor(Predictor):
             prediction = self.predict(X[rows], tokens=sel(tokens), mask=sel(mask))
             return validation_aiq(prediction, quality[rows], cost[rows], self.c_ref_)
 
+        profile = None
+        if cfg.model_repr != "name":
+            from router.model.profile import Profiler
+
+            # Clusters and profiles from the fitting rows only: the early-stopping rows stay unseen.
+            profiler = Profiler.fit(X[train_rows], cost[train_rows], cfg.profile_clusters, cfg.seed, self.scaler_.eps)
+            profile = (profiler, profiler.profiles(X[train_rows], quality[train_rows], cost[train_rows]))
+        decision = None
+        if cfg.loss == "listwise":
+            decision = DecisionTarget(cost, self.c_ref_, np.asarray(self.scaler_.mu), np.asarray(self.scaler_.sigma), self.scaler_.eps)
         result = fit_network(
             cfg, X, quality, self.scaler_.transform(cost).astype(np.float32), len(models), train_rows, val_rows,
             tokens=tokens, mask=mask, model_init=model_init, val_score=val_aiq, on_epoch=on_epoch, progress=progress,
+            profile=profile, decision=decision,
         )  # fmt: skip
         self.network_, self.history_ = result.network, result.history
         self.best_epoch_, self.train_seconds_ = result.best_epoch, result.seconds

@@ -9,6 +9,13 @@ then has to carry the price level). The embedding starts from ``init`` (e.g. the
 of the model's name) or from the mean of the existing model embeddings, and is kept near its start
 by an L2 penalty (``l2``), since 100 prompts cannot pin down 384 free numbers. Steps: full-batch
 Adam, the best step chosen on a seeded 20% of the small set.
+
+:func:`place_model` is the gradient-free alternative for a router whose model representation is a
+performance profile (``TrainConfig.model_repr`` ``profile`` or ``both``, :mod:`router.model.profile`):
+the new model's profile is computed from the same small set (its mean quality and log cost on each
+training cluster, shrunk toward its overall mean where the set has few prompts) and appended; with
+``both`` its learned residual is ``init`` (e.g. its name's embedding) or the pool's mean. No
+optimiser runs.
 """
 
 from __future__ import annotations
@@ -39,28 +46,15 @@ def add_model(
     model's quality (0..1) and cost (USD) on them."""
     import torch
 
-    predictor._check_fitted()
-    if name in predictor.models:
-        raise ValueError(f"model {name!r} is already in the pool")
-    X = np.asarray(X_small, dtype=np.float32)
-    q = np.asarray(quality_small, dtype=np.float64).reshape(-1)
-    c = np.asarray(cost_small, dtype=np.float64).reshape(-1)
+    X, q, c = _check_probe(predictor, name, X_small, quality_small, cost_small)
     net = predictor.network_
-    if X.ndim != 2 or X.shape[1] != net.input_dim or len(q) != len(X) or len(c) != len(X):
-        raise ValueError(f"need X (n, {net.input_dim}), quality (n,) and cost (n,); got {X.shape}, {q.shape}, {c.shape}")
-    if len(X) < 5:
-        raise ValueError(f"need at least 5 labelled prompts for the new model, got {len(X)}")
-    if (q < 0).any() or (q > 1).any() or (c < 0).any() or not (np.isfinite(q).all() and np.isfinite(c).all()):
-        raise ValueError("quality must be in [0, 1] and cost finite and >= 0")
     if predictor.needs_tokens:
         raise ValueError("add_model supports the prompt_queries variant (sentence embeddings only)")
+    if net.model_repr != "name":
+        raise ValueError(f"add_model fits a learned embedding; this router's model_repr is {net.model_repr!r}: use place_model")
 
     old = predictor.scaler_
-    if old.pooled:
-        mu, sigma = old.mu[0], old.sigma[0]
-    else:
-        one = CostScaler.fit(c[:, None])
-        mu, sigma = one.mu[0], one.sigma[0]
+    mu, sigma = _cost_stats(old, c)
     # Keep the pool's eps so free answers map the same way for every model.
     z = ((np.log(c + old.eps) - mu) / sigma).astype(np.float32)
 
@@ -110,11 +104,72 @@ def add_model(
             p.requires_grad_(True)
         torch.set_num_threads(old_threads)
 
+    return _grow(predictor, name, best_emb, None, c, mu, sigma)
+
+
+def place_model(predictor: CrossAttentionPredictor, name: str, X_small, quality_small, cost_small, init=None) -> CrossAttentionPredictor:
+    """A new predictor whose pool is ``predictor.models + (name,)``, placed with no gradient step
+    from its performance profile on the small set (``model_repr`` profile/both); ``predictor`` is
+    unchanged. Arguments as :func:`add_model`."""
+    import torch
+
+    from router.model.profile import Profiler
+
+    X, q, c = _check_probe(predictor, name, X_small, quality_small, cost_small)
+    net = predictor.network_
+    if net.model_repr == "name":
+        raise ValueError("place_model needs a router trained with model_repr 'profile' or 'both' (this one is 'name': use add_model)")
+    mu_l, sigma_l, eps = (float(v) for v in net.profile_stats)
+    profiler = Profiler(net.profile_centroids.detach().numpy(), mu_l, sigma_l, eps)
+    profile = torch.from_numpy(profiler.profiles(X, q[:, None], c[:, None])[0])
+    old_emb = net.model_embedding.detach()
+    emb = old_emb.mean(dim=0) if init is None else torch.as_tensor(np.asarray(init, dtype=np.float32)).reshape(-1)
+    if emb.shape != (net.input_dim,):
+        raise ValueError(f"init must be a ({net.input_dim},) vector, got {tuple(emb.shape)}")
+    mu, sigma = _cost_stats(predictor.scaler_, c)
+    return _grow(predictor, name, emb, profile, c, mu, sigma)
+
+
+def _check_probe(predictor, name, X_small, quality_small, cost_small):
+    predictor._check_fitted()
+    if name in predictor.models:
+        raise ValueError(f"model {name!r} is already in the pool")
+    X = np.asarray(X_small, dtype=np.float32)
+    q = np.asarray(quality_small, dtype=np.float64).reshape(-1)
+    c = np.asarray(cost_small, dtype=np.float64).reshape(-1)
+    dim = predictor.network_.input_dim
+    if X.ndim != 2 or X.shape[1] != dim or len(q) != len(X) or len(c) != len(X):
+        raise ValueError(f"need X (n, {dim}), quality (n,) and cost (n,); got {X.shape}, {q.shape}, {c.shape}")
+    if len(X) < 5:
+        raise ValueError(f"need at least 5 labelled prompts for the new model, got {len(X)}")
+    if (q < 0).any() or (q > 1).any() or (c < 0).any() or not (np.isfinite(q).all() and np.isfinite(c).all()):
+        raise ValueError("quality must be in [0, 1] and cost finite and >= 0")
+    return X, q, c
+
+
+def _cost_stats(scaler: CostScaler, c: np.ndarray) -> tuple[float, float]:
+    """The new model's log-cost mean/std: its own from the small set, or the pool's when pooled."""
+    if scaler.pooled:
+        return scaler.mu[0], scaler.sigma[0]
+    one = CostScaler.fit(c[:, None])
+    return one.mu[0], one.sigma[0]
+
+
+def _grow(predictor: CrossAttentionPredictor, name: str, new_emb, new_profile, c: np.ndarray, mu: float, sigma: float) -> CrossAttentionPredictor:
+    """``predictor`` with one more model: its embedding (and profile) appended, everything else copied."""
+    import torch
+
     from router.model.cross_attention import CrossAttentionRouter
 
-    grown = CrossAttentionRouter(net.input_dim, net.n_models + 1, net.hidden_dim, cfg.dropout, net.variant, product=net.product)
+    net, cfg, old = predictor.network_, predictor.config, predictor.scaler_
     state = copy.deepcopy(net.state_dict())
-    state["model_embedding"] = torch.cat([old_emb, best_emb[None, :]], dim=0)
+    state["model_embedding"] = torch.cat([net.model_embedding.detach(), new_emb.reshape(1, -1)], dim=0)
+    extra = {}
+    if net.model_repr != "name":
+        state["model_profile"] = torch.cat([net.model_profile, new_profile.reshape(1, -1)], dim=0)
+        extra = {"model_profile": state["model_profile"], "profile_centroids": net.profile_centroids, "profile_stats": net.profile_stats}
+    grown = CrossAttentionRouter(net.input_dim, net.n_models + 1, net.hidden_dim, cfg.dropout, net.variant, product=net.product,
+                                 model_repr=net.model_repr, **extra)  # fmt: skip
     grown.load_state_dict(state)
     grown.eval()
 

@@ -5,6 +5,18 @@ quality logit (targets may be fractional) or MSE on its sigmoid, and the cost lo
 the normalised log cost (see :class:`router.model.estimator.CostScaler`). The paper gives neither
 loss; the defaults are what the validation split preferred (README, section cross-attention).
 
+A decision-aware term can be added (``TrainConfig.loss``, weight ``decision_loss_weight``):
+
+* ``listwise``: per prompt a λ from the linear reward's grid (drawn anew each epoch for training
+  rows; fixed per row for the validation rows, so the early-stopping loss is not noisy), the
+  observed reward r_j = q_j − λ·c_j/c_ref and the predicted one r̂_j = q̂_j − λ·ĉ_j/c_ref (ĉ in USD
+  from the predicted normalised log cost); the loss is the cross-entropy of softmax(r̂/T) against
+  softmax(r/T) over the models: it trains what the decision reads, the order of the rewards. T is
+  ``decision_temperature`` × (1 + λ·mean_j c_j/c_ref), the reward's own scale at that λ.
+* ``pairwise``: for every pair of models whose observed quality differs on a prompt, a logistic
+  loss on the difference of their quality logits (weighted by the quality gap): the order of the
+  qualities, not their level.
+
 Early stopping watches the validation loss on a seeded ``val_fraction`` of the training rows and
 restores the best epoch's weights. The same seed gives the same numbers: seeded init, seeded
 shuffles, a fixed thread count and ``torch.use_deterministic_algorithms`` during training (all
@@ -100,18 +112,46 @@ class TrainingResult:
     seconds: float = 0.0
 
 
+@dataclass
+class DecisionTarget:
+    """What the listwise loss needs beyond the pointwise targets: the USD costs, ``c_ref`` and the
+    cost normalisation (to turn predicted z back into USD)."""
+
+    cost: np.ndarray  # (N, M) USD
+    c_ref: float
+    mu: np.ndarray  # (M,) of the CostScaler
+    sigma: np.ndarray  # (M,)
+    eps: float
+
+
 class _Batches:
     """The training tensors and the joint loss on a set of rows."""
 
-    def __init__(self, net, cfg: TrainConfig, X, quality, z_cost, tokens, mask):
+    def __init__(self, net, cfg: TrainConfig, X, quality, z_cost, tokens, mask, decision: DecisionTarget | None = None,
+                 generator=None):  # fmt: skip
         import torch
+
+        from router.rewards import NORMALISED_GRID
 
         self.net, self.cfg = net, cfg
         self.X, self.Q, self.C = torch.from_numpy(X), torch.from_numpy(quality.astype(np.float32)), torch.from_numpy(z_cost)
         self.T = None if tokens is None else torch.from_numpy(tokens)
         self.M = None if tokens is None else torch.from_numpy(mask)
+        self.gen = generator
+        if cfg.loss == "listwise":
+            if decision is None:
+                raise ValueError("loss 'listwise' needs the USD costs and c_ref (DecisionTarget)")
+            self.usd = torch.from_numpy(np.asarray(decision.cost, dtype=np.float32))
+            self.c_ref = float(decision.c_ref)
+            self.mu = torch.as_tensor(np.asarray(decision.mu, dtype=np.float32))
+            self.sigma = torch.as_tensor(np.asarray(decision.sigma, dtype=np.float32))
+            self.eps = float(decision.eps)
+            self.grid = torch.tensor(NORMALISED_GRID, dtype=torch.float32)
+            # A fixed λ per row for validation losses (seeded), a fresh draw per step for training.
+            fixed = np.random.default_rng(cfg.seed).integers(0, len(NORMALISED_GRID), len(X))
+            self.fixed_lam = self.grid[torch.from_numpy(fixed)]
 
-    def loss(self, rows):
+    def loss(self, rows, training: bool = False):
         import torch.nn.functional as F
 
         q_logit, z = self.net(self.X[rows], None if self.T is None else self.T[rows], None if self.M is None else self.M[rows])
@@ -119,7 +159,38 @@ class _Batches:
             lq = F.binary_cross_entropy_with_logits(q_logit, self.Q[rows])
         else:
             lq = F.mse_loss(q_logit.sigmoid(), self.Q[rows])
-        return lq + self.cfg.cost_loss_weight * F.mse_loss(z, self.C[rows])
+        total = lq + self.cfg.cost_loss_weight * F.mse_loss(z, self.C[rows])
+        if self.cfg.loss == "listwise":
+            total = total + self.cfg.decision_loss_weight * self._listwise(rows, q_logit, z, training)
+        elif self.cfg.loss == "pairwise":
+            total = total + self.cfg.decision_loss_weight * self._pairwise(rows, q_logit)
+        return total
+
+    def _listwise(self, rows, q_logit, z, training: bool):
+        import torch
+
+        if training:
+            lam = self.grid[torch.randint(len(self.grid), (len(rows),), generator=self.gen)]
+        else:
+            lam = self.fixed_lam[rows]
+        lam = lam[:, None] / self.c_ref
+        cost_hat = torch.clamp(torch.exp(z * self.sigma + self.mu) - self.eps, min=0.0)
+        r_hat = q_logit.sigmoid() - lam * cost_hat
+        usd = self.usd[rows]
+        r = self.Q[rows] - lam * usd
+        # The temperature in units of the reward's own range at that λ (quality's 1 plus the cost
+        # term's typical size): at λ = 1000 the rewards are thousands of times larger than at 0.
+        t = self.cfg.decision_temperature * (1.0 + lam * usd.mean(dim=1, keepdim=True))
+        return -(torch.softmax(r / t, dim=1) * torch.log_softmax(r_hat / t, dim=1)).sum(dim=1).mean()
+
+    def _pairwise(self, rows, q_logit):
+        import torch.nn.functional as F
+
+        q = self.Q[rows]
+        gap = q[:, :, None] - q[:, None, :]  # (B, M, M): > 0 where model j beat model k
+        diff = q_logit[:, :, None] - q_logit[:, None, :]
+        weight = gap.clamp(min=0.0)
+        return (weight * F.softplus(-diff)).sum() / weight.sum().clamp(min=1e-6)
 
     def epoch(self, opt, train_rows, generator) -> float:
         """One pass over ``train_rows`` in a seeded order; the mean training loss."""
@@ -130,7 +201,7 @@ class _Batches:
         total, count = 0.0, 0
         for start in range(0, len(perm), self.cfg.batch_size):
             rows = perm[start : start + self.cfg.batch_size]
-            loss = self.loss(rows)
+            loss = self.loss(rows, training=True)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -164,9 +235,13 @@ def fit_network(
     val_score: ValScore | None = None,
     on_epoch: EpochCallback | None = None,
     progress: bool = False,
+    profile=None,
+    decision: DecisionTarget | None = None,
 ) -> TrainingResult:
     """Train a fresh network on ``train_rows`` with early stopping on the loss of ``val_rows``
-    (on the training loss when there are none). ``z_cost`` is the normalised log cost."""
+    (on the training loss when there are none). ``z_cost`` is the normalised log cost.
+    ``profile``: ``(Profiler, (M, 2K) profiles)`` for ``model_repr`` profile/both;
+    ``decision``: the listwise loss's targets."""
     import torch
 
     from router.model.cross_attention import CrossAttentionRouter
@@ -176,9 +251,10 @@ def fit_network(
         net = CrossAttentionRouter(
             X.shape[1], n_models, hidden_dim=cfg.hidden_dim, dropout=cfg.dropout, variant=cfg.variant,
             model_init=None if model_init is None else torch.from_numpy(model_init), product=cfg.product,
+            model_repr=cfg.model_repr, **profile_tensors(profile),
         )  # fmt: skip
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        data = _Batches(net, cfg, X, quality, z_cost, tokens, mask)
+        data = _Batches(net, cfg, X, quality, z_cost, tokens, mask, decision, gen)
         t_train, t_val = torch.from_numpy(train_rows), torch.from_numpy(val_rows)
         result = TrainingResult(net)
         best, best_state, bad = math.inf, None, 0
@@ -211,6 +287,20 @@ def fit_network(
     if progress:
         print(f"best epoch {result.best_epoch} (val loss {best:.4f}), {result.seconds:.1f} s", file=sys.stderr, flush=True)
     return result
+
+
+def profile_tensors(profile) -> dict:
+    """The network's profile arguments from ``(Profiler, profiles)`` (none for model_repr 'name')."""
+    if profile is None:
+        return {}
+    import torch
+
+    profiler, profiles = profile
+    return {
+        "model_profile": torch.from_numpy(np.asarray(profiles, dtype=np.float32)),
+        "profile_centroids": torch.from_numpy(np.asarray(profiler.centroids, dtype=np.float32)),
+        "profile_stats": torch.tensor([profiler.logc_mu, profiler.logc_sigma, profiler.eps], dtype=torch.float64),
+    }
 
 
 def check_model_init(model_init, models: Sequence[str], dim: int, wanted: bool) -> np.ndarray | None:

@@ -5,9 +5,12 @@ Per trial: fit a :class:`router.core.Router` on the fitting rows (training carve
 own early-stopping split from them and reports ``val_aiq`` — paper-form AIQ of the linear
 reward on that split — after every epoch; ASHA stops weak trials on it). When training ends the
 trial scores its router on OUR validation rows (carved, seeded, from the training half and never
-seen by the trial's training) with the trial's reward and λ scale: ``holdout_aiq``, paper-form
-AIQ over the λ sweep (``router.evaluation``). The best trial is the one with the highest
-``holdout_aiq``.
+seen by the trial's training) with the trial's reward and λ scale: paper-form AIQ over the λ
+sweep (``router.evaluation``). The validation rows are a random carve of the training domains
+(``holdout_aiq_in``) plus every row of ``holdout_domains`` training domains held out whole
+(``holdout_aiq_out``: a domain the trial never saw, ``router.tuning.data.carve_domains``);
+``holdout_aiq`` is their mean, so a configuration has to route well in and out of domain to win.
+The best trial is the one with the highest ``holdout_aiq``.
 
 Where the paper is silent (our choices): the ranges below; the reward type and its λ scale are
 searched as a post-training choice (they change how λ sweeps the cost-quality plane, not the
@@ -52,6 +55,7 @@ class SearchSettings(BaseModel):
     seed: int = Field(0, ge=0, description="Seed of the validation carve and of every trial's training.")
     variants: list[str] = Field(default_factory=lambda: ["prompt_queries"], min_length=1, description="Attention variants to search.")
     rewards: list[str] = Field(default_factory=lambda: ["linear", "exponential"], min_length=1, description="Rewards to search.")
+    holdout_domains: int = Field(2, ge=0, le=100, description="Training domains held out whole into the validation rows (0 = random carve only).")
     name: str = Field("router-tune", min_length=1, description="Experiment name (folder under storage_path).")
 
     @field_validator("variants")
@@ -78,6 +82,11 @@ def search_space(settings: SearchSettings) -> dict[str, Any]:
         "lr": tune.loguniform(3e-4, 3e-3),
         "weight_decay": tune.loguniform(1e-4, 1e-1),
         "cost_loss_weight": tune.loguniform(0.1, 2.0),
+        # The model side (router.model.profile) and the objective (router.model.training).
+        "model_repr": tune.choice(["name", "profile", "both"]),
+        "profile_clusters": tune.choice([10, 20, 40]),
+        "loss": tune.choice(["pointwise", "listwise", "pairwise"]),
+        "decision_loss_weight": tune.loguniform(0.1, 3.0),
         "reward": tune.choice(settings.rewards),
         # Multiplies the reward's default λ grid: how finely the sweep covers cheap vs good.
         "lambda_scale": tune.loguniform(0.1, 10.0),
@@ -123,9 +132,28 @@ def _trial(config: dict, fit: Embedded, val: Embedded, settings: SearchSettings,
     router = Router.untrained(cfg, encoder_name).fit(fit.X, fit.quality, fit.cost, fit.models, prompts=fit.prompts,
                                                      model_init=model_init, on_epoch=on_epoch)  # fmt: skip
     prediction = router.predict_embedded(val.X, val.prompts)
-    score = holdout_aiq(prediction, val, config["reward"], config["lambda_scale"], router.c_ref)
+    scores = holdout_scores(prediction, val, config["reward"], config["lambda_scale"], router.c_ref)
     best_epoch = router.predictor.best_epoch_
-    tune.report({"val_aiq": last["val_aiq"], "epoch": last["epoch"], "holdout_aiq": score, "best_epoch": int(best_epoch or -1)})
+    tune.report({"val_aiq": last["val_aiq"], "epoch": last["epoch"], **scores, "best_epoch": int(best_epoch or -1)})
+
+
+def holdout_scores(prediction, val: Embedded, reward: str, lambda_scale: float, c_ref: float) -> dict[str, float]:
+    """``holdout_aiq_in`` (random carve), ``holdout_aiq_out`` (held-out training domains) and
+    ``holdout_aiq``, their mean (or the one that exists)."""
+    held = np.zeros(len(val), dtype=bool) if val.held_out is None else np.asarray(val.held_out, dtype=bool)
+    out = {}
+    for key, rows in (("holdout_aiq_in", np.flatnonzero(~held)), ("holdout_aiq_out", np.flatnonzero(held))):
+        if len(rows):
+            out[key] = holdout_aiq(_rows(prediction, rows), val.take(rows), reward, lambda_scale, c_ref)
+    out["holdout_aiq"] = float(np.mean(list(out.values())))
+    return out
+
+
+def _rows(prediction, rows):
+    from router.prediction import Prediction
+
+    unc = None if prediction.uncertainty is None else prediction.uncertainty[rows]
+    return Prediction(prediction.quality[rows], prediction.cost[rows], unc)
 
 
 def run_search(fit: Embedded, val: Embedded, settings: SearchSettings, storage_path: str, encoder_name: str,
@@ -179,6 +207,8 @@ def results_table(grid) -> list[dict]:
             {
                 "trial_id": metrics.get("trial_id"),
                 "holdout_aiq": metrics.get("holdout_aiq"),
+                "holdout_aiq_in": metrics.get("holdout_aiq_in"),
+                "holdout_aiq_out": metrics.get("holdout_aiq_out"),
                 "val_aiq": metrics.get("val_aiq"),
                 "epochs": metrics.get("epoch"),
                 "status": "error" if result.error else ("complete" if metrics.get("holdout_aiq") is not None else "stopped early"),
@@ -231,8 +261,9 @@ def write_outputs(rows: list[dict], settings: SearchSettings, out_dir: str | Pat
 
 
 def format_top(rows: list[dict], k: int = 5) -> str:
-    cols = ["trial_id", "holdout_aiq", "val_aiq", "epochs", "status", "config/variant", "config/hidden_dim", "config/dropout",
-            "config/lr", "config/cost_loss_weight", "config/reward", "config/lambda_scale"]  # fmt: skip
+    cols = ["trial_id", "holdout_aiq", "holdout_aiq_in", "holdout_aiq_out", "val_aiq", "epochs", "status", "config/variant",
+            "config/hidden_dim", "config/dropout", "config/lr", "config/cost_loss_weight", "config/model_repr", "config/loss",
+            "config/reward", "config/lambda_scale"]  # fmt: skip
 
     def cell(v):
         if v is None or _nan(v):

@@ -23,6 +23,8 @@ def test_every_part_runs_at_small_size(tmp_path, cache_dir, capsys):
         assert "prompt_queries" in json.loads((tmp_path / name / "ablation.json").read_text())["variants"]
     extend = json.loads((tmp_path / "dcrouter" / "extend.json").read_text())
     assert len(extend["models"]) == 2  # routellm has 2 models: nothing to hold out
+    for x in extend["models"].values():  # add_model and the gradient-free profile placement, same 100 prompts
+        assert {"added_100", "placed_100_profile", "profile_without_model"} <= set(x)
     assert "KNN k=40 (routerbench reward)" in json.loads((tmp_path / "selection.json").read_text())["rows"]
     tables = (tmp_path / "tables.md").read_text()
     assert "**dcrouter, in-distribution (test split)**" in tables and "How the defaults were chosen" in tables

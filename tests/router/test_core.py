@@ -92,3 +92,24 @@ def test_model_queries_without_prompts_is_refused(tmp_path):
     router = Router(CrossAttentionPredictor(TrainConfig(variant="model_queries")), "st:all-MiniLM-L6-v2")
     with pytest.raises(ValueError, match="pass the prompts"):
         router.features(None, X=np.zeros((2, 384), dtype=np.float32))
+
+
+def test_single_network_reports_no_uncertainty(saved):
+    r, _ = saved
+    assert r.predict(["a"]).uncertainty is None and r.route("a").uncertainty is None
+
+
+def test_ensemble_router_carries_uncertainty_to_the_decision(tmp_path):
+    from router.data.synthetic import make_synthetic_table
+
+    table = make_synthetic_table(n=160, seed=0)
+    cfg = FAST.model_copy(update={"max_epochs": 3})
+    r = Router.train(table, cfg, encoder="hash:64", use_cache=False, ensemble={"members": 2, "domain_folds": 1})
+    assert r.is_ensemble and "ensemble of 2" in repr(r)
+    assert r.predictor.selection_["folds"][1].startswith("domain ")  # the table's domains reached the folds
+    pred = r.predict(["math question: a", "chat question: b"])
+    assert pred.uncertainty.shape == (2, len(r.models)) and (pred.uncertainty >= 0).all()
+    d = r.route("math question: a")
+    assert set(d.uncertainty) == set(r.models)
+    loaded = Router.load(r.save(tmp_path / "ens"))
+    assert loaded.is_ensemble and loaded.route("math question: a").uncertainty == pytest.approx(d.uncertainty)

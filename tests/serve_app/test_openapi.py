@@ -39,7 +39,8 @@ def live_app(stub, tmp_path_factory):
     from serve_app.serving import RouterService
 
     table = make_synthetic_table(n=120, seed=0)
-    router = Router.untrained(TrainConfig(hidden_dim=8, max_epochs=2), "hash:64")
+    # An ensemble router, so responses carry a number (not null) in every score's uncertainty.
+    router = Router.untrained(TrainConfig(hidden_dim=8, max_epochs=2), "hash:64", ensemble={"members": 2, "domain_folds": 0})
     router.fit(router.embed(table.prompts), table.quality, table.cost, table.models)
 
     async def predict(prompts):
@@ -82,6 +83,8 @@ def test_openapi_documents_bodies_and_errors(live_app):
     assert {p["name"] for p in chat["parameters"]} == {"x-router-lambda", "x-router-reward", "x-router-timeout-ms"}
     assert "504" in chat["responses"] and "504" in route["responses"]
     assert "ErrorResponse" in spec["components"]["schemas"]
+    score = spec["components"]["schemas"]["ModelScore"]["properties"]
+    assert {"quality", "cost", "reward", "uncertainty"} <= set(score)
 
 
 @pytest.mark.skipif(shutil.which("st") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "st")),

@@ -46,11 +46,15 @@ def artifact(tmp_path_factory):
     from router.embeddings.hashing import HashingEncoder
     from router.model.artifact import save_artifact
     from router.model.config import TrainConfig
-    from router.model.estimator import CrossAttentionPredictor
+    from router.data.splits import domains
+    from router.model.ensemble import EnsemblePredictor
 
+    # The uncertainty-aware router (2 members, shrinkage chosen on a random and a domain fold), so
+    # the served path carries each model's uncertainty end to end.
     table = make_synthetic_table(n=150, seed=0)
     enc = HashingEncoder(64)
-    pred = CrossAttentionPredictor(TrainConfig(max_epochs=6, hidden_dim=16, batch_size=64, seed=0)).fit(enc.encode(table.prompts), table.quality, table.cost, table.models)
+    pred = EnsemblePredictor(TrainConfig(max_epochs=6, hidden_dim=16, batch_size=64, seed=0), {"members": 2, "domain_folds": 1})
+    pred.fit(enc.encode(table.prompts), table.quality, table.cost, table.models, domains=domains(table.eval_names))
     return save_artifact(pred, tmp_path_factory.mktemp("artifact"), enc.name, enc.dim)
 
 
@@ -126,6 +130,7 @@ def test_route_matches_the_artifact(base, artifact, lam):
             assert got["scores"][m]["quality"] == pytest.approx(want.quality[m], rel=1e-5)
             assert got["scores"][m]["cost"] == pytest.approx(want.cost[m], rel=1e-5)
             assert got["scores"][m]["reward"] == pytest.approx(want.reward[m], rel=1e-5, abs=1e-9)
+            assert got["scores"][m]["uncertainty"] == pytest.approx(want.uncertainty[m], rel=1e-5, abs=1e-9)
 
 
 def test_route_single_prompt_reward_and_override(base, artifact):

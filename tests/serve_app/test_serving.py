@@ -154,3 +154,23 @@ def test_a_stream_cut_mid_way_ends_with_an_error_event(stub_backend, tmp_path):
     assert "[DONE]" not in events
     last = json.loads(events[-1])
     assert last["error"]["type"] == "upstream_error" and "failed mid-stream" in last["error"]["message"]
+
+
+def test_route_reports_each_models_uncertainty_when_the_prediction_has_one(tmp_path):
+    import numpy as np
+
+    from router.prediction import Prediction
+
+    async def predict(prompts):
+        p = keyword_prediction(prompts)
+        return Prediction(p.quality, p.cost, uncertainty=np.tile([0.01, 0.02, 0.03], (len(prompts), 1)))
+
+    svc = RouterService(stand_in_router(POOL, C_REF), {}, AppArgs(artifact_path=str(tmp_path), auth="off"), predict)
+    out = run(svc, svc.route(json.dumps({"prompt": "chat", "lambda": 0.1}).encode()))
+    scores = out.decisions[0].scores
+    assert [scores[m].uncertainty for m in POOL] == [0.01, 0.02, 0.03]
+    # a single network has no estimate: null, not a made-up number
+    svc = make_service(None, tmp_path)
+    out = run(svc, svc.route(json.dumps({"prompt": "chat"}).encode()))
+    assert all(s.uncertainty is None for s in out.decisions[0].scores.values())
+    assert out.model_dump(by_alias=True)["decisions"][0]["scores"]["small"]["uncertainty"] is None

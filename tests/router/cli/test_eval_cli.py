@@ -61,6 +61,8 @@ def test_eval_cross_domain(data_file, tmp_path, cache_dir, capsys):
         (["--grid", "-1"], "--grid"),
         (["--encoder", "hash:x"], "hash:<dim>"),
         (["--train-data", "x.csv", "--cross-domain"], "exclude each other"),
+        (["--members", "1"], "--members"),
+        (["--train-config", "no-such.yaml"], "no such file"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(data_file, tmp_path, cache_dir, capsys, extra, message):
@@ -126,3 +128,12 @@ def test_eval_calibrate_adds_calibrated_rows_and_a_reliability_plot(data_file, t
     assert (out / "reliability.png").stat().st_size > 1000
     assert "ECE" in capsys.readouterr().out
     assert main(["eval", "--data", str(data_file), "--out", str(tmp_path / "x"), "--encoder", "hash:16", "--calibrate", "platt"]) == 2
+
+
+def test_eval_reads_a_train_config_for_the_cross_attention_family(data_file, tmp_path, cache_dir):
+    cfg = tmp_path / "tc.yaml"
+    cfg.write_text("hidden_dim: 8\nmax_epochs: 2\nmodel_repr: profile\nprofile_clusters: 4\nloss: pairwise\n")
+    out = tmp_path / "tc"
+    assert main(["eval", "--data", str(data_file), "--routers", "cross_attention", "--out", str(out), "--encoder", "hash:64",
+                 "--train-config", str(cfg), "--bootstrap", "0"]) == 0  # fmt: skip
+    assert "cross_attention_linear" in json.loads((out / "results.json").read_text())["routers"]

@@ -1,0 +1,135 @@
+"""Issue 10's router variants on TRAINING-SIDE validation only: how the defaults are chosen.
+
+    python -m experiments.variants --data dcrouter --out results/variants/dcrouter.json
+    python -m experiments.variants --data dcrouter --variants default,profile --domain-folds 2
+
+The dataset's train half (``train_test_split`` mode ``auto``; the test half is never read) gives
+the folds: a seeded 20% random carve (``random``: prompts like the training prompts) and
+``--domain-folds`` leave-one-domain-out folds of the training domains (a seeded pick: a domain the
+router never saw). Every variant is trained on each fold's other rows and scored by the paper-form
+AIQ of the linear reward's λ sweep on the held-out rows; KNN k=40 (routerbench reward) and the
+deployable no-router (the model best on the fitting rows at each λ) are scored on the same rows.
+The summary gives each variant's AIQ on the random fold, its mean over the domain folds, and the
+difference to the default on each fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# TrainConfig fields (and "ensemble": UncertaintyConfig fields) of each variant.
+VARIANTS = {
+    "default": {},
+    "hidden64": {"hidden_dim": 64},
+    "profile": {"model_repr": "profile"},
+    "both": {"model_repr": "both"},
+    "listwise": {"loss": "listwise"},
+    "pairwise": {"loss": "pairwise"},
+    "ensemble4_h64": {"hidden_dim": 64, "ensemble": {"members": 4, "domain_folds": 1}},
+}
+
+
+def folds(domains: np.ndarray, n: int, domain_folds: int, seed: int):
+    from router.data.splits import split_rows
+
+    fit, val = split_rows(n, 0.2, seed)
+    out = [("random", fit, val)]
+    names = sorted(set(domains.tolist()))
+    for i in sorted(np.random.default_rng(seed).permutation(len(names))[:domain_folds]):
+        out.append((f"domain {names[i]}", np.flatnonzero(domains != names[i]), np.flatnonzero(domains == names[i])))
+    return out
+
+
+def run(table, encoder, variants: dict, domain_folds: int = 3, seed: int = 0, base: dict | None = None) -> dict:
+    from router.baselines.knn import KNNRouter
+    from router.baselines.prior import PriorPredictor
+    from router.core import Router
+    from router.data.splits import domains as domains_of
+    from router.data.splits import train_test_split
+    from router.evaluation.metrics import aiq_paper, ndch
+    from router.evaluation.sweep import sweep
+    from router.model.config import TrainConfig
+    from router.rewards import cost_scale
+
+    train, _ = train_test_split(table, "auto")
+    X = np.asarray(encoder.embed(train.prompts), dtype=np.float32)
+    Q, C, dom = train.quality, train.cost, domains_of(train.eval_names)
+    model_init = np.asarray(encoder.embed(list(train.models)), dtype=np.float32)
+
+    def aiq(pred, rows, reward="linear", c_ref=1.0):
+        return float(aiq_paper(ndch(np.array(sweep(pred, Q[rows], C[rows], reward, c_ref=c_ref))[:, :2])))
+
+    result = {"data": table.name, "n_train_half": len(train), "seed": seed, "base": base or {}, "folds": {}, "variants": variants}
+    for label, fit, val in folds(dom, len(train), domain_folds, seed):
+        row = {"n_fit": int(len(fit)), "n_val": int(len(val))}
+        c_ref = cost_scale(C[fit])
+        row["knn_k40"] = aiq(KNNRouter(min(40, len(fit))).fit(X[fit], Q[fit], C[fit], train.models).predict(X[val]), val, "routerbench")
+        row["no_router"] = aiq(PriorPredictor().fit(X[fit], Q[fit], C[fit], train.models).predict(X[val]), val, c_ref=c_ref)
+        for name, fields in variants.items():
+            fields = dict(fields)
+            ens = fields.pop("ensemble", None)
+            t0 = time.perf_counter()
+            router = Router.untrained(TrainConfig(**{**(base or {}), "seed": seed, **fields}), encoder, ensemble=ens)
+            router.fit(X[fit], Q[fit], C[fit], train.models, prompts=[train.prompts[i] for i in fit], model_init=model_init,
+                       domains=dom[fit])  # fmt: skip
+            row[name] = aiq(router.predict_embedded(X[val]), val, c_ref=router.c_ref)
+            row[f"{name}_seconds"] = time.perf_counter() - t0
+            if ens is not None:
+                row[f"{name}_chosen"] = router.predictor.value_
+            print(json.dumps({"fold": label, name: row[name], "seconds": round(row[f"{name}_seconds"], 1)}), flush=True)
+        result["folds"][label] = row
+    names = ["knn_k40", "no_router", *variants]
+    dfolds = [f for f in result["folds"] if f != "random"]
+    result["summary"] = {
+        n: {
+            "random": result["folds"]["random"][n],
+            "domain_mean": float(np.mean([result["folds"][f][n] for f in dfolds])) if dfolds else None,
+            "minus_default_random": result["folds"]["random"][n] - result["folds"]["random"].get("default", np.nan),
+            "minus_default_domain_mean": float(np.mean([result["folds"][f][n] - result["folds"][f].get("default", np.nan) for f in dfolds]))
+            if dfolds else None,
+        }
+        for n in names
+    }
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.variants", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="dcrouter")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {list(VARIANTS)}")
+    p.add_argument("--domain-folds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", default=None, help="default all-MiniLM-L6-v2 (hash:64 for a smoke run)")
+    p.add_argument("--max-epochs", type=int, default=None, help="cap on TrainConfig.max_epochs (smoke runs)")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+
+    import torch
+
+    from router.data.io import load_table
+    from router.embeddings import make_encoder
+
+    torch.set_num_threads(1)
+    base = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
+    encoder = make_encoder(args.encoder) if args.encoder else make_encoder()
+    result = run(load_table(args.data), encoder, {v: VARIANTS[v] for v in chosen}, args.domain_folds, args.seed, base)
+    print(json.dumps(result["summary"], indent=2))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
