@@ -26,6 +26,7 @@ from router.label.limits import BackendLimiter
 
 RETRYABLE_REASONS = ("timeout", "connect")
 BUDGET = "budget"  # the reason of a call not made because the budget could not cover it
+INTERRUPTED = "interrupted"  # the reason of a call not sent because the run was being stopped
 
 
 @dataclass
@@ -117,6 +118,12 @@ class Fanout:
         self.consecutive_failures: Counter = Counter()
         self.down: set[str] = set()
         self._rng = random.Random(seed)
+        # Set by ``stop()``: no call is sent any more (nor retried); calls already sent run to their
+        # answer, so an interrupted run never drops an answer it has paid for.
+        self.stopping = False
+
+    def stop(self) -> None:
+        self.stopping = True
 
     def _retryable(self, err: BackendError) -> bool:
         status = err.status
@@ -147,6 +154,9 @@ class Fanout:
         attempt = 0
         for attempt in range(1, self.max_attempts + 1):
             async with self.limiters[name].slot():
+                if self.stopping:  # waited for a slot while the run was being stopped: never sent
+                    self.budget.settle(estimate, 0.0)
+                    return CallOutcome(name, "skipped", INTERRUPTED)
                 stats.attempts += 1
                 try:
                     data = await self.client.complete(backend, body)

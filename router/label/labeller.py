@@ -17,7 +17,7 @@ from router.backends import BackendConfig
 from router.label.budget import Budget
 from router.label.checkpoint import Checkpoint, call_key, grade_key
 from router.label.config import LabelConfig
-from router.label.fanout import BUDGET, Fanout
+from router.label.fanout import BUDGET, INTERRUPTED, Fanout
 from router.label.graders import GradeItem, make_grader
 from router.label.graders.judge import JUDGE_NAME
 from router.label.rows import LabelRow
@@ -85,8 +85,8 @@ class Labeller:
         ckey = call["key"]
         item = GradeItem(row.prompt, call["response"], row.reference, row.tests)
         grade = await grader.grade(item)
-        if grade.reason == BUDGET and grade.cost == 0:
-            return
+        if grade.reason == INTERRUPTED or (grade.reason == BUDGET and grade.cost == 0):
+            return  # not graded: a later run grades it (an interrupted judge retry is paid again then)
         rec = {"kind": "grade", "key": gkey, "call_key": ckey, "sample_id": row.sample_id, "model": model,
                "grader": grader.name, "score": grade.score, "reason": grade.reason, "cost": grade.cost,
                "raw": grade.raw[:2000], "calls": grade.calls}  # fmt: skip
@@ -105,6 +105,11 @@ class Labeller:
         call = {"kind": "call", "key": ckey, "sample_id": row.sample_id, **out.record()}
         self.checkpoint.append(call)
         return call
+
+    def stop(self) -> None:
+        """Stop sending calls; the ones already sent run to their answer and are journaled, so the
+        next run pays for none of them again. ``label_rows`` then returns once they are in."""
+        self.fanout.stop()
 
     async def label_row(self, row: LabelRow) -> None:
         await asyncio.gather(*(self._cell(row, m) for m in self.models))
