@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common import dump_json
+
 log = logging.getLogger("experiments.compare")
 
 PARTS = ("main", "cross", "ablation", "stability", "extend", "selection", "tables")
@@ -80,11 +82,6 @@ class Run:
         from router.core import Router
 
         return Router.untrained(config, self.encoder).fit(X, train.quality, train.cost, train.models, prompts=train.prompts)
-
-
-def _dump(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def _split(table):
@@ -171,7 +168,7 @@ def part_cross(name, table, run: Run) -> None:
         print(f"{name} cross-domain: {len(per_domain)}/{len(folds)} folds on disk; summary not written yet", flush=True)
         return
     summary = summarise_cross_domain(per_domain, name, table.models, pooled_bootstrap(all_runs, boot))
-    _dump(summary, root / "results.json")
+    dump_json(summary, root / "results.json")
     print(format_cross_domain_table(summary), flush=True)
 
 
@@ -203,7 +200,7 @@ def part_ablation(name, table, run: Run) -> dict:
             "predict_prompts_per_second": len(Xt) / max(predict_seconds, 1e-9),
         }
         print(f"{name} ablation {variant}: {json.dumps(rows[variant])}", flush=True)
-    _dump({"dataset": name, "config": run.config.model_dump(), "variants": rows}, run.out / name / "ablation.json")
+    dump_json({"dataset": name, "config": run.config.model_dump(), "variants": rows}, run.out / name / "ablation.json")
     return rows
 
 
@@ -231,7 +228,7 @@ def part_stability(name, table, run: Run) -> dict:
                 f"max jump {s['max_cost_jump']:.3f}, switch {s['mean_switch_rate']:.4f}, AIQ {s['aiq']:.4f}",
                 flush=True,
             )
-    _dump(result, run.out / name / "reward_stability.json")
+    dump_json(result, run.out / name / "reward_stability.json")
     plot_stability(result, run.out / name / "reward_stability.png")
     return result
 
@@ -316,7 +313,7 @@ def part_extend(name, table, run: Run, held_out=None) -> dict | None:
             "new_model_test_mean_quality": float(test.quality[:, j].mean()),
         }
         print(f"{name} extend {model}: {json.dumps(res['models'][model])}", flush=True)
-    _dump(res, run.out / name / "extend.json")
+    dump_json(res, run.out / name / "extend.json")
     return res
 
 
@@ -326,7 +323,7 @@ def part_selection(name, table, run: Run) -> dict | None:
     if name != "dcrouter":  # the defaults were chosen on dcrouter
         return None
     result = select(table, run.encoder, base={"max_epochs": run.config.max_epochs})
-    _dump(result, run.out / "selection.json")
+    dump_json(result, run.out / "selection.json")
     return result
 
 

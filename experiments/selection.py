@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 BASE = dict(val_fraction=0.15, seed=0, product=False)
 CANDIDATES = {
@@ -71,13 +70,12 @@ def main(argv=None) -> int:
     import torch
 
     from router.data.io import load_table
+    from experiments.common import dump_json
     from router.embeddings import make_encoder
 
     torch.set_num_threads(1)
     result = select(load_table(args.data), make_encoder())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    dump_json(result, args.out)
     return 0
 
 

@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -125,9 +124,9 @@ def main(argv=None) -> int:
     result = run(load_table(args.data), encoder, {v: VARIANTS[v] for v in chosen}, args.domain_folds, args.seed, base)
     print(json.dumps(result["summary"], indent=2))
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        from experiments.common import dump_json
+
+        dump_json(result, args.out)
     return 0
 
 
