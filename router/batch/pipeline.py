@@ -409,6 +409,21 @@ def _file_sizes(files: InputFiles, paths: list[str]) -> dict[str, int]:
     return {i.path: int(i.size) for i in files.filesystem.get_file_info(paths)}
 
 
+def _actor_pool(requested: int):
+    """The unit's actor pool: ``requested`` actors to start with, but fewer than the CPUs the cluster
+    has now, and free to shrink to one. An actor pool holding every CPU starves the read and parse
+    tasks for good: after losing a node of a two-node cluster mid-run, 3 actors of 1 CPU on the 2
+    CPUs left, the parse task backpressured, no progress in minutes (load_tests.bench_node_kill)."""
+    import ray
+    import ray.data
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))  # alive nodes only
+    size = max(1, min(requested, cpus - 1))
+    if size < requested:
+        log.warning("%d actor(s) asked for, %d CPU(s) in the cluster now: using %d so the read tasks keep a CPU", requested, cpus, size)
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
+
+
 def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_files: list[str], threads: int) -> dict:
     """Route one unit of input files into ``decisions/<unit>`` (built under ``.tmp-<unit>``, renamed when done)."""
     import pyarrow.dataset as pads
@@ -431,7 +446,7 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
         },  # fmt: skip
         batch_size=cfg.batch_size,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=cfg.actors),
+        compute=_actor_pool(cfg.actors),
         num_cpus=1,
         num_gpus=1 if cfg.gpu else 0,
     )
