@@ -134,22 +134,30 @@ def _PARSED_SCHEMA(with_fields: bool = False):
     return pa.schema(columns + ([(FIELDS_COLUMN, pa.string())] if with_fields else []))
 
 
+# Reading, parsing and writing reserve no CPU. They are light next to the encoder actors (1 CPU
+# each), and a task that needs a free CPU can wait forever: once a node is lost, the actors left
+# may hold every CPU there is (seen: 2 actors on the 2 CPUs of the surviving node, the parse task
+# of the next unit backpressured for minutes, load_tests.bench_node_kill).
+IO_TASK_CPUS = 0
+
+
 def parsed_dataset(files: InputFiles, prompt_field: str, id_field: str, extra_fields: tuple[str, ...] = ()):
     """One Ray Dataset of parsed rows (columns of ``router.batch.sources.PARSED_COLUMNS``, plus
     ``fields`` when ``extra_fields`` are asked for)."""
     import ray.data
 
     extra_fields = tuple(extra_fields)
+    io = {"num_cpus": IO_TASK_CPUS}
     parts = []
     if files.jsonl:
-        raw = ray.data.read_binary_files(files.jsonl, filesystem=files.filesystem, include_paths=True)
-        parts.append(raw.flat_map(_ParseJsonl(prompt_field, id_field, extra_fields)))
+        raw = ray.data.read_binary_files(files.jsonl, filesystem=files.filesystem, include_paths=True, ray_remote_args=io)
+        parts.append(raw.flat_map(_ParseJsonl(prompt_field, id_field, extra_fields), **io))
     if files.parquet:
-        table = ray.data.read_parquet(files.parquet, filesystem=files.filesystem, include_paths=True)
+        table = ray.data.read_parquet(files.parquet, filesystem=files.filesystem, include_paths=True, ray_remote_args=io)
         parts.append(
             table.map_batches(
                 _parse_parquet_batch, batch_format="pyarrow",
-                fn_kwargs={"prompt_field": prompt_field, "id_field": id_field, "extra_fields": extra_fields},
+                fn_kwargs={"prompt_field": prompt_field, "id_field": id_field, "extra_fields": extra_fields}, **io,
             )  # fmt: skip
         )
     return parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
@@ -299,18 +307,26 @@ def format_summary(summary: dict) -> str:
 
 
 def write_quarantine(parsed, fs, path: str) -> int:
-    """Stream the malformed rows of ``parsed`` to a JSONL file; returns how many."""
+    """Stream the malformed rows of ``parsed`` to a JSONL file, in input order; returns how many."""
     n = 0
     parent = posixpath.dirname(path)
     if parent:
         fs.create_dir(parent, recursive=True)
-    with fs.open_output_stream(path) as f:
-        for batch in parsed.filter(expr=bad_rows()).iter_batches(batch_format="pyarrow", batch_size=1024):
-            for row in batch.to_pylist():
-                record = {"id": row["id"] or None, "source": row["source"], "line": row["line"] if row["line"] >= 0 else None,
-                          "reason": row["error"], "raw": row["raw"]}  # fmt: skip
-                f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-                n += 1
+    # In input order whatever order the (CPU-free, so all concurrent) parse tasks end in: a resumed
+    # run then writes the same quarantine file as an uninterrupted one. A dataset keeps the context
+    # it was made with, so the option is set on that one.
+    options = parsed.context.execution_options
+    before, options.preserve_order = options.preserve_order, True
+    try:
+        with fs.open_output_stream(path) as f:
+            for batch in parsed.filter(expr=bad_rows(), num_cpus=IO_TASK_CPUS).iter_batches(batch_format="pyarrow", batch_size=1024):
+                for row in batch.to_pylist():
+                    record = {"id": row["id"] or None, "source": row["source"], "line": row["line"] if row["line"] >= 0 else None,
+                              "reason": row["error"], "raw": row["raw"]}  # fmt: skip
+                    f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+                    n += 1
+    finally:
+        options.preserve_order = before
     return n
 
 
@@ -414,6 +430,21 @@ def _file_sizes(files: InputFiles, paths: list[str]) -> dict[str, int]:
     return {i.path: int(i.size) for i in files.filesystem.get_file_info(paths)}
 
 
+def _actor_pool(requested: int):
+    """The unit's actor pool: ``requested`` actors to start with, but fewer than the CPUs the cluster
+    has now, and free to shrink to one. An actor pool holding every CPU starves the read and parse
+    tasks for good: after losing a node of a two-node cluster mid-run, 3 actors of 1 CPU on the 2
+    CPUs left, the parse task backpressured, no progress in minutes (load_tests.bench_node_kill)."""
+    import ray
+    import ray.data
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))  # alive nodes only
+    size = max(1, min(requested, cpus - 1))
+    if size < requested:
+        log.warning("%d actor(s) asked for, %d CPU(s) in the cluster now: using %d so the read tasks keep a CPU", requested, cpus, size)
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
+
+
 def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_files: list[str], threads: int) -> dict:
     """Route one unit of input files into ``decisions/<unit>`` (built under ``.tmp-<unit>``, renamed when done)."""
     import pyarrow.dataset as pads
@@ -428,7 +459,7 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
     chosen = set(unit_files)
     unit = InputFiles(files.filesystem, [f for f in files.jsonl if f in chosen], [f for f in files.parquet if f in chosen])
     parsed = parsed_dataset(unit, cfg.prompt_field, cfg.id_field)
-    routed = parsed.filter(expr=good_rows()).drop_columns(["error", "raw"]).map_batches(
+    routed = parsed.filter(expr=good_rows(), num_cpus=IO_TASK_CPUS).drop_columns(["error", "raw"]).map_batches(
         RouteBatches,
         fn_constructor_kwargs={
             "artifact": cfg.artifact, "lambdas": cfg.lambdas, "reward": cfg.reward, "device": "cuda" if cfg.gpu else None,
@@ -436,11 +467,11 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
         },  # fmt: skip
         batch_size=cfg.batch_size,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=cfg.actors),
+        compute=_actor_pool(cfg.actors),
         num_cpus=1,
         num_gpus=1 if cfg.gpu else 0,
     )
-    routed.write_parquet(tmp, filesystem=fs)
+    routed.write_parquet(tmp, filesystem=fs, ray_remote_args={"num_cpus": IO_TASK_CPUS})
     n_bad = write_quarantine(parsed, fs, posixpath.join(tmp, UNIT_QUARANTINE))
     written = pads.dataset(tmp, filesystem=fs, format="parquet").count_rows()
     if written % len(cfg.lambdas):

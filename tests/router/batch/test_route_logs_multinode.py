@@ -5,7 +5,6 @@ the processes this test started are stopped."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,25 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from load_tests.local_cluster import LocalCluster, _pids_naming, cluster_env
+from load_tests.local_cluster import LocalCluster, cluster_env
 from tests.router.batch.test_route_logs import _three_logs
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _nodes_running(cluster: LocalCluster, marker: str) -> set[str]:
-    """Names of the nodes with a worker log that mentions ``marker`` (an actor's class name)."""
-    found = set()
-    for node in cluster.nodes:
-        for log in Path(node.temp_dir).glob("session_*/logs/worker-*"):
-            try:
-                if marker in log.read_text(errors="replace"):
-                    found.add(node.name)
-                    break
-            except OSError:
-                continue
-    return found
 
 
 def test_route_logs_with_actors_on_both_nodes(tiny_artifact, tmp_path):
@@ -50,9 +35,8 @@ def test_route_logs_with_actors_on_both_nodes(tiny_artifact, tmp_path):
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"route-logs on the two-node cluster did not finish in 300 s: {str(exc.stderr)[-2000:]}")
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert _nodes_running(cluster, "RouteBatches") == {"head", "node_b"}
-        base = cluster.base
-    assert not _pids_naming(base)  # every process of the cluster is gone, and only those were signalled
+        assert cluster.nodes_running("RouteBatches") == {"head", "node_b"}
+    assert not (left := cluster.leftover_pids()), left  # every process of the cluster is gone, and only those were signalled
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["rows_read"], summary["rows_routed"], summary["rows_quarantined"]) == (21, 15, 6)
     decisions = pd.read_parquet(out / "decisions")
