@@ -41,7 +41,8 @@ run: serve
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# `make bench`: the load/benchmark/fault suite (~15 min on 2 cores), then the spend-target run of a
+# `make bench`: the load/benchmark/fault suite (~15 min on 2 cores, +7 min for its node_kill step on a
+# two-node local Ray cluster), then the spend-target run of a
 # caller key (~1 min); refreshes results/load, results/budget and BENCHMARKS.md.
 bench: install
 	$(PY) -m load_tests.suite --out results/load

@@ -19,6 +19,9 @@ Steps (each prints a table and writes ``<out>/<step>.json``):
 8. ``scaling``     1 Embedder replica (2 threads) vs 2 replicas (1 thread each).
 9. ``autoscaling`` a load step against an autoscaling Embedder: replicas over time (``autoscaling.png``).
 10. ``overload``   far above capacity with and without ``max_queued_requests`` on the ingress.
+11. ``node_kill``  a real two-node Ray cluster on 127.0.0.1, its second node killed under Serve,
+                   ``router route-logs`` and ``router tune`` (``load_tests.bench_node_kill``; runs
+                   after the other steps' Ray is stopped; its own BENCHMARKS.md section).
 
 Prompts are real (``routellm``, seeded shuffle) with a per-request suffix so nothing is cached.
 The router artifact is trained here for a few epochs (speed does not depend on the weights).
@@ -53,7 +56,7 @@ MAIN = {"Embedder": {"num_replicas": 1}, "Scorer": {"num_replicas": 1},
 # /v1/route latency target the shipped queue limits are chosen for (deploy/serve_config.yaml).
 TARGET_P99_MS = 2000.0
 STEPS = ("scorer", "encoder", "overhead", "throughput", "sweep", "fuzz", "backend_faults", "kills", "batching", "scaling",
-         "autoscaling", "overload")
+         "autoscaling", "overload", "node_kill")
 
 
 class SuiteConfig(BaseModel):
@@ -92,6 +95,8 @@ class SuiteConfig(BaseModel):
     overload_s: float = Field(8.0, gt=0)
     backend_timeout_s: float = Field(2.0, gt=0)
     max_attempts: int = Field(3, ge=1)
+    node_kill_rows: int = Field(2000, ge=10, description="route-logs rows of the node_kill step.")
+    node_kill_after_s: float = Field(5.0, ge=0, description="node_kill: seconds between node_b's route-logs actor start and the kill.")
 
     @field_validator("encoder")
     @classmethod
@@ -106,7 +111,8 @@ class SuiteConfig(BaseModel):
         return cls(encoder="hash", mixes=["routellm"], artifact_epochs=1, raw_prompts=64, overhead_requests=20, saturation_s=4, saturation_concurrency=16,
                    sweep_rates=[10, 40], sweep_step_s=2, fuzz_examples=30, fault_requests=8, kill_duration_s=10, kill_concurrency=[8],
                    batch_sizes=[1, 32], batch_waits=[0.0, 0.01], batch_step_s=3, batch_concurrency=32, scaling_s=4,
-                   autoscale_low_s=2, autoscale_high_s=15, autoscale_idle_s=2, overload_s=3, backend_timeout_s=1.0, max_attempts=2)
+                   autoscale_low_s=2, autoscale_high_s=15, autoscale_idle_s=2, overload_s=3, backend_timeout_s=1.0, max_attempts=2,
+                   node_kill_rows=300, node_kill_after_s=2.0)
 
 
 class AppArgsBatching:
@@ -209,18 +215,23 @@ class Suite:
         deployed_args = cluster.config_app_args(self.serve_config) if self.serve_config.exists() else {}
         self.app_args = {**deployed_args, "artifact_path": str(artifact), "backends_file": str(backends),
                          "backend_timeout_s": self.cfg.backend_timeout_s, "max_attempts": self.cfg.max_attempts}
-        started_ray = cluster.ensure_ray(None if self.cfg.gpu else 2)
         try:
-            self._service_steps(pool)
-        finally:
-            cluster.undeploy("router-bench")
-            if started_ray:
-                import ray
-                from ray import serve
+            if self.steps - {"scorer", "node_kill"}:
+                started_ray = cluster.ensure_ray(None if self.cfg.gpu else 2)
+                try:
+                    self._service_steps(pool)
+                finally:
+                    cluster.undeploy("router-bench")
+                    if started_ray:
+                        import ray
+                        from ray import serve
 
-                serve.shutdown()
-                ray.shutdown()
+                        serve.shutdown()
+                        ray.shutdown()
+        finally:
             self.stub.stop_thread()
+        if self.want("node_kill"):  # its own clusters: after this Ray is gone, so they do not share the cores with it
+            self._node_kill(str(artifact))
         self.summary["elapsed_s"] = time.perf_counter() - t_all
         shutil.rmtree(self.tmp, ignore_errors=True)
         self._write_summary()
@@ -282,6 +293,22 @@ class Suite:
         self._guarded("batching", self._batching)
         self._guarded("scaling", self._scaling, saturation)
         self._guarded("autoscaling", self._autoscaling)
+
+    def _node_kill(self, artifact: str) -> None:
+        """Not ``_guarded``: that redeploys the main app after a failure, and no Ray runs here now."""
+        import os
+
+        from load_tests.bench_node_kill import run as node_kill_run
+
+        self.summary.setdefault("load_avg", {})["node_kill"] = round(os.getloadavg()[0], 2)
+        try:
+            res = node_kill_run(self.tmp / "node_kill", self.cfg.encoder, rows=self.cfg.node_kill_rows,
+                                kill_after_s=self.cfg.node_kill_after_s, artifact=artifact)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - recorded like any failed step
+            self.summary.setdefault("failed_steps", {})["node_kill"] = f"{type(exc).__name__}: {exc}"
+            print(f"[node_kill] FAILED: {type(exc).__name__}: {exc}", flush=True)
+            return
+        self.save("node_kill", res)
 
     def _scorer(self) -> None:
         from load_tests.bench_scorer import run as scorer_run
@@ -799,6 +826,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_md:
         section = args.section or section_for(read_json(out / "suite.json").get("config", {}) if (out / "suite.json").exists() else {})
         path = update_benchmarks_md(render_markdown(out, command), section=section)
+        if (out / "node_kill.json").exists():
+            from load_tests import bench_node_kill
+
+            update_benchmarks_md(bench_node_kill.render_markdown(read_json(out / "node_kill.json"), command + " (step node_kill)"),
+                                 section=bench_node_kill.SECTION)  # fmt: skip
         print(f"updated {path}")
     return 0
 
