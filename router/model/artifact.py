@@ -202,15 +202,7 @@ def load_artifact(
     for name in (MANIFEST_FILE,) + CONTENT_FILES:
         if not (root / name).is_file():
             raise ArtifactError(f"{root}: missing file {name} (incomplete or not a router artifact)")
-    manifest = _read_json(root / MANIFEST_FILE)
-    sums = manifest.get("sha256")
-    if manifest.get("format") != FORMAT or not isinstance(sums, dict):
-        raise ArtifactError(f"{root / MANIFEST_FILE}: not a {FORMAT} manifest")
-    for name in CONTENT_FILES:
-        if name not in sums:
-            raise ArtifactError(f"{root / MANIFEST_FILE}: no checksum for {name}")
-        if _sha256(root / name) != sums[name]:
-            raise ArtifactError(f"{root / name}: checksum mismatch (file changed or corrupt since it was written)")
+    _check_sums(root, _manifest_sums(root, FORMAT), CONTENT_FILES)
 
     config = _read_json(root / CONFIG_FILE)
     pool = _read_json(root / POOL_FILE)
@@ -297,20 +289,32 @@ def load_artifact(
     )
 
 
+def _manifest_sums(root: Path, fmt: str) -> dict:
+    """The checksums of a ``fmt`` manifest in ``root``."""
+    manifest = _read_json(root / MANIFEST_FILE)
+    sums = manifest.get("sha256")
+    if manifest.get("format") != fmt or not isinstance(sums, dict):
+        raise ArtifactError(f"{root / MANIFEST_FILE}: not a {fmt} manifest")
+    return sums
+
+
+def _check_sums(root: Path, sums: dict, names) -> None:
+    """Every file in ``names`` has a checksum in ``sums`` and still matches it."""
+    for name in names:
+        if name not in sums:
+            raise ArtifactError(f"{root / MANIFEST_FILE}: no checksum for {name}")
+        if _sha256(root / name) != sums[name]:
+            raise ArtifactError(f"{root / name}: checksum mismatch (file changed or corrupt since it was written)")
+
+
 def _load_ensemble(root: Path, expect_encoder, expect_models, expect_dim) -> RouterArtifact:
     """An ensemble directory: its manifest, then every member as a single-network artifact."""
     from router.model.ensemble import EnsemblePredictor
 
     if not (root / MANIFEST_FILE).is_file():
         raise ArtifactError(f"{root}: missing file {MANIFEST_FILE} (incomplete or not a router artifact)")
-    manifest = _read_json(root / MANIFEST_FILE)
-    sums = manifest.get("sha256")
-    if manifest.get("format") != ENSEMBLE_FORMAT or not isinstance(sums, dict):
-        raise ArtifactError(f"{root / MANIFEST_FILE}: not a {ENSEMBLE_FORMAT} manifest")
-    if ENSEMBLE_FILE not in sums:
-        raise ArtifactError(f"{root / MANIFEST_FILE}: no checksum for {ENSEMBLE_FILE}")
-    if _sha256(root / ENSEMBLE_FILE) != sums[ENSEMBLE_FILE]:
-        raise ArtifactError(f"{root / ENSEMBLE_FILE}: checksum mismatch (file changed or corrupt since it was written)")
+    sums = _manifest_sums(root, ENSEMBLE_FORMAT)
+    _check_sums(root, sums, (ENSEMBLE_FILE,))
     ens = _read_json(root / ENSEMBLE_FILE)
     if ens.get("format") != ENSEMBLE_FORMAT or ens.get("format_version") != ENSEMBLE_FORMAT_VERSION:
         raise ArtifactError(
