@@ -76,6 +76,11 @@ class TrainConfig(BaseModel):
         16, ge=1, le=256, description="model_queries only: token features are mean-pooled into at most this many segments."
     )
 
+    @property
+    def needs_tokens(self) -> bool:
+        """The ``model_queries`` variant reads token features besides the sentence embedding."""
+        return self.variant == "model_queries"
+
     @field_validator("variant", mode="before")
     @classmethod
     def _variant_alias(cls, v):

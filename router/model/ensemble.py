@@ -87,7 +87,7 @@ class EnsemblePredictor(Predictor):
 
     @property
     def needs_tokens(self) -> bool:
-        return self.config.variant == "model_queries"
+        return self.config.needs_tokens
 
     @property
     def input_dim(self) -> int:

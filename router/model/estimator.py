@@ -101,7 +101,7 @@ class CrossAttentionPredictor(Predictor):
 
     @property
     def needs_tokens(self) -> bool:
-        return self.config.variant == "model_queries"
+        return self.config.needs_tokens
 
     @property
     def input_dim(self) -> int:
