@@ -8,7 +8,9 @@ busy machine's load hits every variant alike.
 Run it as a script path (not ``-m``) to measure another checkout's serving code with this harness:
 ``PYTHONPATH=<old checkout> python <this checkout>/load_tests/bench_hops.py ...``; the CPU reading
 comes from this file's ``cluster.py`` either way. A variant is ``{"name", "args": {app args},
-"options": {deployment: {Serve options}}}``. Set ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` in the
+"options": {deployment: {Serve options}}}``, or ``{"name", "floor": true}``: a FastAPI ingress with
+no router at all that answers /v1/route with a fixed body (what Serve's proxy and one replica hop
+cost on this machine, the floor under any layout). Set ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` in the
 environment to measure Ray Serve's fast path (Ray reads it when it starts).
 """
 
@@ -45,6 +47,35 @@ def build_artifact(path: Path, dim: int) -> Path:
     return router.fit(router.embed(table.prompts), table.quality, table.cost, list(table.models), prompts=table.prompts).save(path)
 
 
+def deploy_floor(cluster, app_name: str):
+    """One replica of a do-nothing ingress (same proxy, same HTTP client): Serve's own floor."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from ray import serve
+
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.post("/v1/route")
+    async def route():
+        return JSONResponse({"decisions": [{"model": "floor"}]})
+
+    @serve.deployment(name="Dispatcher", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256,
+                      logging_config={"enable_access_log": False, "log_level": "WARNING"})
+    @serve.ingress(app)
+    class Floor:
+        pass
+
+    port = cluster.ensure_serve(None)
+    serve.run(Floor.bind(), name=app_name, route_prefix="/", blocking=False)
+    url = f"http://127.0.0.1:{port}"
+    cluster.wait_healthy(url)
+    return cluster.Service(url=url, app_name=app_name, port=port)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", default='[{"name": "default"}]', help="JSON list of variants (see the module docstring)")
@@ -75,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for rep in range(args.repeats):
             for v in variants:
-                opts = cluster.merge_options(base, v.get("options"))
-                svc = cluster.deploy({"artifact_path": str(artifact), "auth": "off", **v.get("args", {})}, opts, app_name="hops")
+                if v.get("floor"):
+                    svc = deploy_floor(cluster, "hops")
+                else:
+                    opts = cluster.merge_options(base, v.get("options"))
+                    svc = cluster.deploy({"artifact_path": str(artifact), "auth": "off", **v.get("args", {})}, opts, app_name="hops")
                 cluster.wait_healthy_deployments("hops")
                 run_load(LoadConfig(url=svc.url, concurrency=4, max_requests=40, duration_s=20), prompts)  # warm every hop
                 c1 = run_load(LoadConfig(url=svc.url, concurrency=1, max_requests=args.c1_requests, duration_s=60), prompts)

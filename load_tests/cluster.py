@@ -23,6 +23,7 @@ from typing import Any, Mapping
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
 GPU_SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.gpu.yaml"
+COLOCATED_SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.colocated.yaml"
 DEPLOYMENTS = ("Embedder", "Scorer", "Dispatcher")
 # Serve options a benchmark may override per deployment (a subset of Deployment.options).
 OPTION_KEYS = {
@@ -112,17 +113,21 @@ def node_cpus() -> int:
 
 def torch_thread_plan(options: Mapping[str, Mapping[str, Any]], app_args: Mapping[str, Any], cpus: int) -> dict:
     """The torch threads a deployment with these options can run at once: per torch deployment
-    (Embedder, Scorer) its most replicas (``num_replicas``, or the autoscaler's ``max_replicas``) x
-    the threads each replica takes from the CPUs Ray gives it (``serve_app.batching.torch_threads_for``),
-    against the machine's ``cpus``. The suite logs it for every deployment of every step."""
+    (Embedder, Scorer; the Dispatcher alone with ``layout: colocated``) its most replicas
+    (``num_replicas``, or the autoscaler's ``max_replicas``) x the threads each replica takes from the
+    CPUs Ray gives it (``serve_app.batching.torch_threads_for``), against the machine's ``cpus``. The
+    suite logs it for every deployment of every step."""
     from serve_app.batching import torch_threads_for
-    from serve_app.deployments import Embedder, Scorer
+    from serve_app.deployments import Dispatcher, Embedder, Scorer
 
-    requested = {"Embedder": app_args.get("embedder_threads"), "Scorer": None}
-    defaults = {"Embedder": Embedder, "Scorer": Scorer}
+    # Colocated: the Dispatcher's process runs both stages on one thread pool (torch's threads are per process).
+    colocated = app_args.get("layout") == "colocated"
+    names = ("Dispatcher",) if colocated else ("Embedder", "Scorer")
+    requested = {"Embedder": app_args.get("embedder_threads"), "Scorer": None, "Dispatcher": app_args.get("embedder_threads")}
+    defaults = {"Embedder": Embedder, "Scorer": Scorer, "Dispatcher": Dispatcher}
     out: dict[str, Any] = {"cpus": cpus}
     total = 0
-    for name in ("Embedder", "Scorer"):
+    for name in names:
         opts = options.get(name, {})
         auto = opts.get("autoscaling_config")
         replicas = int(auto.get("max_replicas", 1)) if auto else int(opts.get("num_replicas", 1))
@@ -132,8 +137,8 @@ def torch_thread_plan(options: Mapping[str, Mapping[str, Any]], app_args: Mappin
         total += replicas * threads
     out["total"] = total
     out["within_cpus"] = total <= cpus
-    out["line"] = (f"Embedder {out['Embedder']['replicas']}x{out['Embedder']['threads_each']} + Scorer "
-                   f"{out['Scorer']['replicas']}x{out['Scorer']['threads_each']} = {total} on {cpus} CPUs")
+    parts = " + ".join(f"{n}{' (colocated)' if colocated else ''} {out[n]['replicas']}x{out[n]['threads_each']}" for n in names)
+    out["line"] = f"{parts} = {total} on {cpus} CPUs"
     return out
 
 

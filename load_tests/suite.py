@@ -57,6 +57,8 @@ MAIN = {"Embedder": {"num_replicas": 1}, "Scorer": {"num_replicas": 1},
 TARGET_P99_MS = 2000.0
 STEPS = ("scorer", "encoder", "overhead", "throughput", "sweep", "fuzz", "backend_faults", "kills", "batching", "scaling",
          "autoscaling", "overload", "node_kill")
+# Steps that kill, scale or retune the Embedder/Scorer deployments have nothing to act on in the colocated layout.
+COLOCATED_STEPS = ("scorer", "encoder", "overhead", "throughput", "sweep", "fuzz", "backend_faults", "overload")
 
 
 class SuiteConfig(BaseModel):
@@ -68,6 +70,9 @@ class SuiteConfig(BaseModel):
                              description="Prompt mixes (bundled tables) of the overhead, throughput and batching steps; the "
                              "other steps use the first. dcrouter's prompts are longer than routellm's.")
     gpu: bool = Field(False, description="Deploy with deploy/serve_config.gpu.yaml (Embedder on a GPU) instead of serve_config.yaml.")
+    colocated: bool = Field(False, description="Deploy with deploy/serve_config.colocated.yaml (layout colocated: the Dispatcher "
+                            "embeds and scores itself) instead of serve_config.yaml; only the steps that do not act on an "
+                            "Embedder/Scorer deployment run (COLOCATED_STEPS).")
     throughput_optimized: bool = Field(True, description="Start Ray with RAY_SERVE_THROUGHPUT_OPTIMIZED=1 (Ray Serve's documented "
                                        "fast path: user code on the replica's loop, gRPC between replicas); applies only when "
                                        "the suite starts Ray itself.")
@@ -141,7 +146,7 @@ class Suite:
         self.mix_prompts = {m: load_prompts(m, seed=0) for m in cfg.mixes}
         self.prompts = self.mix_prompts[cfg.mixes[0]]
         self.encoder_name = encoder_name(cfg.encoder)
-        self.serve_config = cluster.GPU_SERVE_CONFIG if cfg.gpu else cluster.SERVE_CONFIG
+        self.serve_config = cluster.GPU_SERVE_CONFIG if cfg.gpu else cluster.COLOCATED_SERVE_CONFIG if cfg.colocated else cluster.SERVE_CONFIG
         self.step = "setup"
 
     # -- helpers ------------------------------------------------------------------------------
@@ -602,9 +607,9 @@ class Suite:
         cfg = self.cfg
         rate = max(capacity_rps * cfg.overload_factor, 5.0)
         rows = []
-        deployed = cluster.config_deployment_options().get("Dispatcher", {})
+        deployed = cluster.config_deployment_options(self.serve_config).get("Dispatcher", {})
         shipped = {k: deployed[k] for k in ("max_ongoing_requests", "max_queued_requests", "backpressure_config") if k in deployed}
-        for label, dispatcher in ((f"as in serve_config.yaml: {shipped or 'Serve defaults'}", shipped),
+        for label, dispatcher in ((f"as in {self.serve_config.name}: {shipped or 'Serve defaults'}", shipped),
                                   ("no shedding: max_ongoing=128, max_queued=1024", MAIN["Dispatcher"])):
             self.deploy(options=dict(MAIN, Dispatcher={**MAIN["Dispatcher"], **dispatcher}))
             self.load(concurrency=2, max_requests=8, duration_s=20)  # warm the new ingress
@@ -646,7 +651,8 @@ def render_markdown(out: Path, command: str) -> str:
     later = [r for r in runs if set(r["steps"]) != set(STEPS)]
     load = suite.get("load_avg") or {}
     lines = [
-        f"## Serving ({enc_name}{' on a GPU' if cfg.get('gpu') else ''}): load, latency, batching, scaling, faults",
+        f"## Serving ({enc_name}{' on a GPU' if cfg.get('gpu') else ''}{', layout colocated' if cfg.get('colocated') else ''}): "
+        "load, latency, batching, scaling, faults",
         "",
         f"Command: `{command}` (about {_f((suite.get('elapsed_s') or 0) / 60)} min). Machine: {m.get('cpus')} CPUs, "
         f"{m.get('platform')}, torch {m.get('torch')}, measured {m.get('date_utc')} UTC."
@@ -774,7 +780,8 @@ def section_for(config: dict) -> str:
     if config.get("gpu"):
         return "serve-bench-gpu"
     enc = config.get("encoder") or "minilm"
-    return "serve-bench" if enc == "minilm" else "serve-bench-" + enc.replace(":", "-")
+    name = "serve-bench" if enc == "minilm" else "serve-bench-" + enc.replace(":", "-")
+    return name + ("-colocated" if config.get("colocated") else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -782,6 +789,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/load", help="output folder for JSON and plots (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and the hash:64 encoder (minutes, for trying the suite)")
     p.add_argument("--gpu", action="store_true", help="deploy with deploy/serve_config.gpu.yaml (Embedder on a GPU; needs one)")
+    p.add_argument("--colocated", action="store_true", help="deploy with deploy/serve_config.colocated.yaml (the Dispatcher embeds "
+                   "and scores itself); runs only the steps that apply to it")
     p.add_argument("--section", help="BENCHMARKS.md section to write (default: serve-bench, serve-bench-<encoder> for a hash "
                    "encoder, serve-bench-gpu with --gpu)")
     p.add_argument("--steps", help=f"comma-separated subset of: {','.join(STEPS)}")
@@ -805,6 +814,14 @@ def main(argv: list[str] | None = None) -> int:
                 if not cluster.GPU_SERVE_CONFIG.exists():
                     raise ValueError(f"--gpu: {cluster.GPU_SERVE_CONFIG} is missing")
                 cfg = cfg.model_copy(update={"gpu": True})
+            if args.colocated:
+                if args.gpu:
+                    raise ValueError("--colocated and --gpu: choose one layout")
+                skipped = sorted(steps - set(COLOCATED_STEPS))
+                if args.steps and skipped:
+                    raise ValueError(f"--colocated: steps {skipped} act on the Embedder/Scorer deployments; choose from {list(COLOCATED_STEPS)}")
+                steps &= set(COLOCATED_STEPS)
+                cfg = cfg.model_copy(update={"colocated": True})
             updates = {}
             for item in args.set:
                 key, sep, value = item.partition("=")

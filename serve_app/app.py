@@ -1,4 +1,5 @@
-"""``build_app``: the Serve application (Embedder -> Scorer, Dispatcher ingress) from validated args.
+"""``build_app``: the Serve application (Embedder -> Scorer, Dispatcher ingress; or, with ``layout:
+colocated``, the Dispatcher alone running both stages) from validated args.
 
     serve run deploy/serve_config.yaml              # args in the config file
     serve run serve_app.app:build_app artifact_path=artifacts/router backends_file=deploy/backends.yaml
@@ -54,12 +55,16 @@ def build_app(args: dict[str, Any] | AppArgs) -> Application:
             )
         if unknown:
             log.warning("backends for models outside the pool are ignored: %s", unknown)
+    keys_config = check_keys(cfg, router.models)  # [keys] a bad keys file fails `serve run`, not the first request
+    if cfg.layout == "colocated":
+        # One deployment: the Dispatcher runs the Embedder's and the Scorer's code in its own process
+        # (with their batching, fixed by the args: no separate user_config to retune).
+        return Dispatcher.options(user_config=keys_config).bind(None, None, router, backends, cfg.model_dump())
     embedder = Embedder.options(user_config=cfg.embedder_batching.model_dump()).bind(router, cfg.encoder, cfg.embedder_threads)
     scorer = Scorer.options(user_config=cfg.scorer_batching.model_dump()).bind(router)
     # The dispatcher does not get the batching settings, so retuning them (user_config) stays a
     # lightweight update that does not restart the ingress.
     dispatcher_args = cfg.model_dump(exclude={"embedder_batching", "scorer_batching"})
-    keys_config = check_keys(cfg, router.models)  # [keys] a bad keys file fails `serve run`, not the first request
     return Dispatcher.options(user_config=keys_config).bind(embedder, scorer, router, backends, dispatcher_args)  # [keys] user_config
 
 

@@ -76,6 +76,13 @@ class AppArgs(BaseModel):
         description="Encoder to load, as a model name/path or 'hash:<dim>'. Default: the encoder named in the "
         "artifact. It must produce the artifact's encoder (checked when the artifact is loaded).",
     )
+    layout: Literal["split", "colocated"] = Field(
+        "split",
+        description="split (default): Embedder, Scorer and Dispatcher are three deployments (the Embedder scales on its "
+        "own, e.g. on GPUs). colocated: the Dispatcher embeds and scores in its own process, with the same batching "
+        "(no Embedder/Scorer deployments, two fewer hops per request; give the Dispatcher the CPUs the encoder needs). "
+        "Measured side by side in BENCHMARKS.md (load_tests/bench_hops.py).",
+    )
     embedder_threads: Optional[int] = Field(
         None,
         ge=1,

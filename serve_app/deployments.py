@@ -179,48 +179,77 @@ class Scorer(_Batched):
 @serve.deployment(name="Dispatcher", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=128)
 @serve.ingress()
 class Dispatcher:
-    """Ingress: parses requests, asks Embedder -> Scorer for predictions, decides (``Router.decide``), forwards."""
+    """Ingress: parses requests, asks Embedder -> Scorer for predictions (or runs both itself, layout
+    ``colocated``), decides (``Router.decide``), forwards."""
 
-    def __init__(self, embedder: DeploymentHandle, scorer: DeploymentHandle, router, backends: list[dict], args: dict):
-        from router.prediction import Prediction
+    def __init__(self, embedder: Optional[DeploymentHandle], scorer: Optional[DeploymentHandle], router, backends: list[dict],
+                 args: dict):
         from serve_app.serving import RouterService
 
-        self.embedder = embedder
-        self.scorer = scorer
-
-        retry = AppArgs.model_validate(args).replica_retry
-
-        async def predict(prompts: list[str]) -> Prediction:
-            # The embeddings come back here and go on to the Scorer as a value. Handing the Scorer
-            # the Embedder's unresolved response instead was slower (hash:384, same run, 2 runs each:
-            # lone request p50 33 vs 28 ms, saturation 47 vs 65 requests/s): an embedding is ~1.5 KB,
-            # so Ray returns it inline to this process, the owner, and the Scorer would fetch it from
-            # here anyway. Both calls are pure: when a replica dies under them the chain is run
-            # again, within the request's deadline (serve_app.retry).
-            async def chain():
-                embeddings = await self.embedder.embed.remote(prompts)
-                return await self.scorer.score.remote(embeddings)
-
-            quality, cost, unc = await call_with_retry(chain, retry)
-            return Prediction(quality=np.asarray(quality), cost=np.asarray(cost), uncertainty=None if unc is None else np.asarray(unc))
-
+        cfg = AppArgs.model_validate(args)
+        # layout "colocated" binds no Embedder/Scorer: both stages then run in this process.
+        self.stages = _LocalStages(router, cfg) if embedder is None else _RemoteStages(embedder, scorer, cfg.replica_retry)
         backend_cfgs = {b["model"]: BackendConfig.model_validate(b) for b in backends}
-        self.service = RouterService(router, backend_cfgs, AppArgs.model_validate(args), predict, RouterMetrics.create())
+        self.service = RouterService(router, backend_cfgs, cfg, self.stages.predict, RouterMetrics.create())
 
     def reconfigure(self, user_config: dict) -> None:
         """[keys] ``user_config`` carries the keys file's digest (see ``serve_app.app.check_keys``): re-read it now."""
         self.service.gate.reconfigure(user_config)
 
-    async def _health(self) -> dict:
-        embedder, scorer = await asyncio.gather(self.embedder.describe.remote(), self.scorer.describe.remote())
-        return {"embedder": embedder, "scorer": scorer}
-
     def __serve_build_asgi_app__(self):
         from serve_app.api import build_fastapi_app
 
-        return build_fastapi_app(self.service, self._health)
+        return build_fastapi_app(self.service, self.stages.describe)
 
     async def __del__(self):
         service = getattr(self, "service", None)  # absent if __init__ failed
         if service is not None:
             await service.close()
+
+
+class _RemoteStages:
+    """layout ``split``: the Embedder and Scorer deployments, called through their handles."""
+
+    def __init__(self, embedder: DeploymentHandle, scorer: DeploymentHandle, retry):
+        self.embedder, self.scorer, self.retry = embedder, scorer, retry
+
+    async def predict(self, prompts: list[str]):
+        from router.prediction import Prediction
+
+        # The embeddings come back here and go on to the Scorer as a value. Handing the Scorer
+        # the Embedder's unresolved response instead was slower (hash:384, same run, 2 runs each:
+        # lone request p50 33 vs 28 ms, saturation 47 vs 65 requests/s): an embedding is ~1.5 KB,
+        # so Ray returns it inline to this process, the owner, and the Scorer would fetch it from
+        # here anyway. Both calls are pure: when a replica dies under them the chain is run
+        # again, within the request's deadline (serve_app.retry).
+        async def chain():
+            embeddings = await self.embedder.embed.remote(prompts)
+            return await self.scorer.score.remote(embeddings)
+
+        quality, cost, unc = await call_with_retry(chain, self.retry)
+        return Prediction(quality=np.asarray(quality), cost=np.asarray(cost), uncertainty=None if unc is None else np.asarray(unc))
+
+    async def describe(self) -> dict:
+        embedder, scorer = await asyncio.gather(self.embedder.describe.remote(), self.scorer.describe.remote())
+        return {"layout": "split", "embedder": embedder, "scorer": scorer}
+
+
+class _LocalStages:
+    """layout ``colocated``: the Embedder's and the Scorer's own code (the classes behind the two
+    deployments, same batching) in the Dispatcher's process. No hops and no copies between
+    processes; a dead process takes the whole replica, so there is nothing to retry here."""
+
+    def __init__(self, router, cfg: AppArgs):
+        self.embedder = Embedder.func_or_class(router, cfg.encoder, cfg.embedder_threads)
+        self.embedder.reconfigure(cfg.embedder_batching.model_dump())
+        self.scorer = Scorer.func_or_class(router, cfg.embedder_threads)
+        self.scorer.reconfigure(cfg.scorer_batching.model_dump())
+
+    async def predict(self, prompts: list[str]):
+        from router.prediction import Prediction
+
+        quality, cost, unc = await self.scorer.score(await self.embedder.embed(prompts))
+        return Prediction(quality=quality, cost=cost, uncertainty=unc)
+
+    async def describe(self) -> dict:
+        return {"layout": "colocated", "embedder": self.embedder.describe(), "scorer": self.scorer.describe()}

@@ -175,7 +175,8 @@ class CrossAttentionPredictor(Predictor):
             raise ValueError("this predictor (variant 'model_queries') needs token features (tokens=...)")
         if tokens is not None and len(tokens) != len(X):
             raise ValueError(f"tokens has {len(tokens)} rows for {len(X)} embeddings")
-        net = self.network_.eval()
+        # eval() walks every submodule: once, not on every call (the serving path predicts per request).
+        net = self.network_ if not self.network_.training else self.network_.eval()
         outs_q, outs_c = [], []
         emb = None if model_embedding is None else torch.as_tensor(model_embedding, dtype=torch.float32)
         with torch.inference_mode():

@@ -159,3 +159,28 @@ def test_local_config_runs_no_more_torch_threads_than_cpus():
     plan = torch_thread_plan(config_deployment_options(LOCAL), args, cpus=2)
     assert plan["within_cpus"], plan["line"]
     assert plan["Embedder"]["threads_each"] == 1 and plan["Scorer"]["threads_each"] == 1
+
+
+COLOCATED = ROOT / "deploy" / "serve_config.colocated.yaml"
+
+
+def test_colocated_config_is_the_same_app_in_one_deployment():
+    from ray.serve.schema import ServeDeploySchema
+
+    from load_tests.cluster import config_deployment_options, torch_thread_plan
+
+    cfg = yaml.safe_load(COLOCATED.read_text())
+    ServeDeploySchema.model_validate(cfg)
+    (app,) = cfg["applications"]
+    (local,) = local_config()["applications"]
+    assert AppArgs.model_validate(app["args"]).layout == "colocated"
+    assert {k: v for k, v in app["args"].items() if k != "layout"} == local["args"]
+    assert {k: v for k, v in cfg.items() if k != "applications"} == {k: v for k, v in local_config().items() if k != "applications"}
+    (dep,) = app["deployments"]
+    assert dep["name"] == "Dispatcher"
+    # The ingress keeps the shipped queue limits; its torch threads (both stages) fit the CPUs.
+    local_dispatcher = {d["name"]: d for d in local["deployments"]}["Dispatcher"]
+    for key in ("max_ongoing_requests", "max_queued_requests", "backpressure_config"):
+        assert dep[key] == local_dispatcher[key]
+    plan = torch_thread_plan(config_deployment_options(COLOCATED), app["args"], cpus=2)
+    assert plan["within_cpus"] and plan["Dispatcher"]["threads_each"] == 2, plan["line"]
