@@ -11,7 +11,8 @@ comes from this file's ``cluster.py`` either way. A variant is ``{"name", "args"
 "options": {deployment: {Serve options}}}``, or ``{"name", "floor": true}``: a FastAPI ingress with
 no router at all that answers /v1/route with a fixed body (what Serve's proxy and one replica hop
 cost on this machine, the floor under any layout). Set ``RAY_SERVE_THROUGHPUT_OPTIMIZED=1`` in the
-environment to measure Ray Serve's fast path (Ray reads it when it starts).
+environment to measure Ray Serve's fast path, and ``RAY_SERVE_ENABLE_HA_PROXY=1`` as well for its
+HAProxy ingress (Ray reads both when it starts).
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"settings": vars(args), "runs": results, "summary": summary,
-                                              "throughput_optimized": os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED")}, indent=2))
+                                              "throughput_optimized": os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED"),
+                                              "haproxy": os.environ.get("RAY_SERVE_ENABLE_HA_PROXY")}, indent=2))
     return 0
 
 

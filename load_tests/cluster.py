@@ -311,7 +311,7 @@ def _raylet_pid() -> int | None:
 
 def serve_cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) used so far by each Serve process of this driver's Ray node:
-    ``{"proxy": s, "Dispatcher": s, "Embedder": s, "Scorer": s}`` (replicas of one deployment summed).
+    ``{"proxy": s, "haproxy": s, "Dispatcher": s, "Embedder": s, "Scorer": s}`` (replicas of one deployment summed).
 
     Read from ``/proc`` for the raylet's children, so it only works on Linux for a Ray this process
     started; ``{}`` otherwise. Differences over a load run divided by the requests served give the
@@ -322,26 +322,29 @@ def serve_cpu_seconds() -> dict[str, float]:
     if raylet is None or not proc.exists():
         return {}
     tick = __import__("os").sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
+    procs: dict[int, tuple[int, str, float]] = {}  # pid -> (parent pid, command, CPU seconds)
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) != raylet:
-                continue
             title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
         except (OSError, ValueError):
             continue
-        if "ProxyActor" in title:
+        procs[int(entry.name)] = (int(fields[1]), title, (int(fields[11]) + int(fields[12])) / tick)
+    out: dict[str, float] = {}
+    for ppid, title, seconds in procs.values():
+        if ppid == raylet and "ProxyActor" in title:
             key = "proxy"
-        elif "ServeReplica:" in title:
+        elif ppid == raylet and "ServeReplica:" in title:
             # ray::ServeReplica:<app>:<deployment>, with ".<method>" while a request runs
             key = title.split(":")[-1].split(".")[0].strip()
+        elif Path(title).name == "haproxy" and procs.get(ppid, (None,))[0] == raylet:
+            key = "haproxy"  # the HAProxy ingress (RAY_SERVE_ENABLE_HA_PROXY=1), started by a Serve actor
         else:
             continue
-        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[key] = out.get(key, 0.0) + seconds
     return out
 
 

@@ -53,7 +53,7 @@ def serve_config(app_args: dict, port: int, embedder_node: str = "node_b", head:
 
 
 @contextlib.contextmanager
-def serve_run(cluster: LocalCluster, config: dict, workdir: Path, timeout_s: float = 240.0) -> Iterator[str]:
+def serve_run(cluster: LocalCluster, config: dict, workdir: Path, timeout_s: float = 240.0, env: dict | None = None) -> Iterator[str]:
     """``serve run CONFIG --address ...`` (a driver process of its own) until ``/healthz`` answers;
     yields the base URL. The driver is killed on the way out, without the app deletion a Ctrl-C
     would start (10-20 s on 2 busy cores): the cluster is about to be stopped, Serve with it."""
@@ -64,7 +64,7 @@ def serve_run(cluster: LocalCluster, config: dict, workdir: Path, timeout_s: flo
     serve_bin = str(Path(sys.executable).with_name("serve"))
     with open(log, "wb") as out:
         proc = subprocess.Popen([serve_bin, "run", "--address", cluster.address, str(path)], cwd=REPO_ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, env=cluster_env(), start_new_session=True)  # fmt: skip
+                                stdout=out, stderr=subprocess.STDOUT, env={**cluster_env(), **(env or {})}, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{config['http_options']['port']}"
     try:
         try:

