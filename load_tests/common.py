@@ -56,6 +56,8 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        # How Ray was started (read when it starts): Serve's fast path, its HAProxy ingress, workers' priority.
+        "ray_env": {k: os.environ.get(k) for k in ("RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_ENABLE_HA_PROXY", "RAY_worker_niceness")},
     }
 
 

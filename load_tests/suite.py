@@ -843,6 +843,10 @@ def main(argv: list[str] | None = None) -> int:
         # Read by Serve when it is imported and by every Ray process it starts: set before both.
         os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1" if cfg.throughput_optimized else "0"
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if cfg.haproxy and cfg.throughput_optimized else "0"
+        # Ray starts its workers at nice 15 by default; the raw encoder they are compared with runs in
+        # this process at nice 0. Same priority for both sides (as bench_route_logs does), so that any
+        # other work on the machine slows both alike.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         Suite(cfg, out, steps).run()
     if not args.no_md:
         section = args.section or section_for(read_json(out / "suite.json").get("config", {}) if (out / "suite.json").exists() else {})
