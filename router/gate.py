@@ -88,7 +88,8 @@ class NeighbourIndex:
         from router.baselines.knn import KNNRouter
 
         self.X = np.ascontiguousarray(X, dtype=np.float32)
-        self.quality = np.asarray(quality, dtype=np.float64)
+        # C order: safetensors writes the raw buffer (a Fortran-ordered table would come back transposed).
+        self.quality = np.ascontiguousarray(quality, dtype=np.float64)
         if self.X.ndim != 2 or self.quality.shape[0] != len(self.X) or len(self.X) < 2:
             raise ValueError(f"neighbour index: embeddings {self.X.shape} and quality {self.quality.shape} must be (N >= 2) rows")
         self.k, self.blend_k = int(k), int(blend_k)
