@@ -37,6 +37,8 @@ VARIANTS = {
     "gate": {"fallback": "gate"},
     "blend": {"fallback": "blend"},
     "gate_blend": {"fallback": "gate_blend"},
+    "gate_dom": {"fallback": "gate", "fallback_objective": "domain_folds"},
+    "gate_blend_dom": {"fallback": "gate_blend", "fallback_objective": "domain_folds"},
 }
 
 
@@ -76,13 +78,14 @@ def run(table, encoder, variants: dict, domain_folds: int = 3, seed: int = 0, ba
             fields = dict(fields)
             ens = fields.pop("ensemble", None)
             mode = fields.pop("fallback", "off")
+            objective = fields.pop("fallback_objective", "all_folds")
             t0 = time.perf_counter()
             key = json.dumps(fields, sort_keys=True)
             if mode != "off" and key in gated:
                 # Same networks and held-out fold predictions; only the knobs are re-chosen for this
                 # mode (what a fit with this mode would compute: the folds and seeds are the same).
                 router = copy.copy(gated[key])
-                router.predictor = gated[key].predictor.with_mode(mode)
+                router.predictor = gated[key].predictor.with_mode(mode, objective)
                 row[f"{name}_shared_fit"] = True
             else:
                 # A fallback router is fitted once with the gate's folds and both knobs ("gate_blend");
@@ -96,7 +99,7 @@ def run(table, encoder, variants: dict, domain_folds: int = 3, seed: int = 0, ba
                     off = router.predictor.with_mode("off")  # the final network alone: the default's network
                     row[f"{name}_network_alone"] = aiq(off.predict(X[val]), val, c_ref=router.c_ref)
                     router = copy.copy(router)
-                    router.predictor = gated[key].predictor.with_mode(mode)
+                    router.predictor = gated[key].predictor.with_mode(mode, objective)
             row[name] = aiq(router.predict_embedded(X[val]), val, c_ref=router.c_ref)
             row[f"{name}_seconds"] = time.perf_counter() - t0
             if ens is not None:
@@ -106,6 +109,8 @@ def run(table, encoder, variants: dict, domain_folds: int = 3, seed: int = 0, ba
                 _, w = pred.gate(X[val])
                 row[f"{name}_chosen"] = {k: (str(v) if np.isinf(v) else v) for k, v in pred.params_.items()}
                 row[f"{name}_mean_w"] = float(w.mean())
+                row[f"{name}_share_w_over_half"] = float((w > 0.5).mean())
+                row[f"{name}_selection"] = pred.selection_  # the inner folds' validation AIQ per candidate
             print(json.dumps({"fold": label, name: row[name], "seconds": round(row[f"{name}_seconds"], 1)}), flush=True)
         result["folds"][label] = row
     names = ["knn_k40", "no_router", *variants]

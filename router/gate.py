@@ -17,7 +17,8 @@ Both act on a fitted predictor's (N, M) quality q̂ and cost ĉ, per prompt:
 The knobs are chosen on TRAINING-side folds only (:func:`router.data.splits.training_folds`): α on
 the random carve (where the neighbours' mean can be right: prompts like the training prompts), then
 (d0, s) with α fixed by the mean AIQ (paper form, linear reward's λ sweep) over the random carve and
-the leave-one-domain-out folds. A held-out training domain is what unseen traffic looks like; the
+the leave-one-domain-out folds (objective ``all_folds``, the default; ``domain_folds`` counts the
+domain folds only). A held-out training domain is what unseen traffic looks like; the
 random carve is in the mean so that the gate does not buy the domain folds' floor at the price of
 the in-distribution gain (on the domain folds alone a gate that always falls back would win
 whenever the network is worse than the floor there, and it would then fall back on every prompt).
@@ -144,12 +145,18 @@ def gate_grid(mode: str) -> list[tuple[float, float]]:
     return [(NEVER, 0.0), (ALWAYS, 0.0)] + [(q, s) for q in QUANTILES for s in SCALES]
 
 
-def choose(folds: Sequence[FoldData], mode: str) -> dict:
+OBJECTIVES = ("all_folds", "domain_folds")
+
+
+def choose(folds: Sequence[FoldData], mode: str, objective: str = "all_folds") -> dict:
     """α on the random fold (``folds[0]``), then (quantile, scale) with α fixed by the mean AIQ over
-    every fold; ties go to the first candidate (α = 1, never gate). Returns the choice and the
+    every fold (``all_folds``) or over the domain folds only (``domain_folds``; the random fold when
+    there are none); ties go to the first candidate (α = 1, never gate). Returns the choice and the
     validation scores it was made on."""
     if mode not in MODES:
         raise ValueError(f"unknown fallback mode {mode!r}; choose one of {MODES}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown fallback objective {objective!r}; choose one of {OBJECTIVES}")
     if not folds or folds[0].label != "random":
         raise ValueError("choose needs the random fold first")
     alphas = ALPHAS if blends(mode) else (1.0,)
@@ -157,10 +164,12 @@ def choose(folds: Sequence[FoldData], mode: str) -> dict:
     alpha = alphas[int(np.argmax(alpha_aiq))]
     grid = gate_grid(mode)
     scores = np.array([[f.aiq(alpha, q, s) for q, s in grid] for f in folds])
-    best = int(np.argmax(scores.mean(axis=0)))
+    counted = scores[1:] if objective == "domain_folds" and len(folds) > 1 else scores
+    best = int(np.argmax(counted.mean(axis=0)))
     quantile, scale = grid[best]
     return {
         "mode": mode,
+        "objective": objective,
         "alpha": float(alpha),
         "quantile": float(quantile),
         "scale": float(scale),
@@ -169,5 +178,5 @@ def choose(folds: Sequence[FoldData], mode: str) -> dict:
         "alpha_val_aiq": alpha_aiq,
         "gate_grid": [[float(q), float(s)] for q, s in grid],
         "gate_val_aiq": scores.tolist(),
-        "mean_gate_val_aiq": scores.mean(axis=0).tolist(),
+        "mean_gate_val_aiq": counted.mean(axis=0).tolist(),
     }

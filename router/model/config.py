@@ -75,6 +75,11 @@ class TrainConfig(BaseModel):
     fallback_val_fraction: float = Field(
         0.2, gt=0.0, lt=0.9, description="fallback: the seeded random carve of the training rows the blend weight is chosen on."
     )
+    fallback_objective: Literal["all_folds", "domain_folds"] = Field(
+        "all_folds",
+        description="fallback gate: (d0, s) maximise the mean validation AIQ over 'all_folds' (the random carve and "
+        "the leave-one-domain-out folds) or over the 'domain_folds' only (the random carve then sets the blend alone).",
+    )
     max_epochs: int = Field(60, ge=1, le=10_000, description="Upper bound on training epochs.")
     patience: int = Field(6, ge=1, le=1000, description="Epochs without validation-loss improvement before stopping.")
     batch_size: int = Field(256, ge=1, le=1_000_000, description="Prompts per optimiser step.")

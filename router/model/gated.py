@@ -180,14 +180,14 @@ class GatedPredictor(Predictor):
         else:
             if gates(mode) and not any(f.label != "random" for f in self.inner_):
                 log.warning("fallback gate: no domain (or cluster) folds; the gate is chosen on the random carve alone")
-            sel = choose(self.inner_, mode)
+            sel = choose(self.inner_, mode, self.config.fallback_objective)
         d0, s = absolute(self.neighbours_.reference(), sel["quantile"], sel["scale"])
         self.params_ = {"alpha": sel["alpha"], "quantile": sel["quantile"], "scale": sel["scale"], "d0": d0, "s": s}
         self.selection_ = sel
 
-    def with_mode(self, mode: str) -> "GatedPredictor":
-        """A copy with the knobs re-chosen for ``mode`` on the same networks and held-out
-        predictions (``off`` = the final network alone)."""
+    def with_mode(self, mode: str, objective: str | None = None) -> "GatedPredictor":
+        """A copy with the knobs re-chosen for ``mode`` (and ``objective``, default this one's) on
+        the same networks and held-out predictions (``off`` = the final network alone)."""
         self._check_fitted()
         if mode not in MODES:
             raise ValueError(f"fallback: unknown mode {mode!r}; choose one of {MODES}")
@@ -196,7 +196,7 @@ class GatedPredictor(Predictor):
         if gates(mode) and not gates(self.fitted_mode_ or "off"):
             raise ValueError(f"with_mode({mode!r}): fitted with fallback {self.fitted_mode_!r}, whose folds have no domain folds")
         other = copy.copy(self)
-        other.config = self.config.model_copy(update={"fallback": mode})
+        other.config = self.config.model_copy(update={"fallback": mode, "fallback_objective": objective or self.config.fallback_objective})
         other._choose(mode)
         return other
 
