@@ -11,6 +11,14 @@ AIQ of the linear reward's λ sweep on the held-out rows; KNN k=40 (routerbench 
 deployable no-router (the model best on the fitting rows at each λ) are scored on the same rows.
 The summary gives each variant's AIQ on the random fold, its mean over the domain folds, and the
 difference to the default on each fold.
+
+Fallback variants (``TrainConfig.fallback``, :mod:`router.gate`) that differ only in the mode or the
+objective share one fit per fold: it is fitted once with the gate's inner folds and both knobs, and
+each variant's knobs are re-chosen on the same held-out inner predictions
+(``GatedPredictor.with_mode``), which is what a fit with that mode computes (same folds, same
+seeds). ``<name>_network_alone`` is that fit's final network without the fallback: equal to
+``default`` (a check that the networks are the default's). Each fallback row also records its
+chosen knobs, the mean gate weight w on the held-out rows and the inner folds' validation scores.
 """
 
 from __future__ import annotations
