@@ -133,3 +133,11 @@ def test_router_untrained_builds_the_gated_predictor(embedded_synthetic):
     router.fit(X, train.quality, train.cost, train.models)
     assert router.predictor.selection_["folds"][1].startswith("domain cluster")
     assert router.predict_embedded(Xt).quality.shape == (len(Xt), len(train.models)) and not router.is_ensemble
+
+
+def test_adding_a_model_to_a_fallback_router_is_refused(gated, embedded_synthetic):
+    from router.model.extend import add_model
+
+    _, _, X, _, _ = embedded_synthetic
+    with pytest.raises(TypeError, match="single cross-attention network, got GatedPredictor"):
+        add_model(gated, "new", X[:10], np.ones(10), np.ones(10))
