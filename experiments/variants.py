@@ -11,11 +11,20 @@ AIQ of the linear reward's λ sweep on the held-out rows; KNN k=40 (routerbench 
 deployable no-router (the model best on the fitting rows at each λ) are scored on the same rows.
 The summary gives each variant's AIQ on the random fold, its mean over the domain folds, and the
 difference to the default on each fold.
+
+Fallback variants (``TrainConfig.fallback``, :mod:`router.gate`) that differ only in the mode or the
+objective share one fit per fold: it is fitted once with the gate's inner folds and both knobs, and
+each variant's knobs are re-chosen on the same held-out inner predictions
+(``GatedPredictor.with_mode``), which is what a fit with that mode computes (same folds, same
+seeds). ``<name>_network_alone`` is that fit's final network without the fallback: equal to
+``default`` (a check that the networks are the default's). Each fallback row also records its
+chosen knobs, the mean gate weight w on the held-out rows and the inner folds' validation scores.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -31,18 +40,20 @@ VARIANTS = {
     "listwise": {"loss": "listwise"},
     "pairwise": {"loss": "pairwise"},
     "ensemble4_h64": {"hidden_dim": 64, "ensemble": {"members": 4, "domain_folds": 1}},
+    # TrainConfig.fallback (router.gate): the distance gate toward the deployable no-router, the KNN
+    # blend, both. Variants that differ only in the mode share one fit (see run).
+    "gate": {"fallback": "gate"},
+    "blend": {"fallback": "blend"},
+    "gate_blend": {"fallback": "gate_blend"},
+    "gate_dom": {"fallback": "gate", "fallback_objective": "domain_folds"},
+    "gate_blend_dom": {"fallback": "gate_blend", "fallback_objective": "domain_folds"},
 }
 
 
 def folds(domains: np.ndarray, n: int, domain_folds: int, seed: int):
-    from router.data.splits import split_rows
+    from router.data.splits import training_folds
 
-    fit, val = split_rows(n, 0.2, seed)
-    out = [("random", fit, val)]
-    names = sorted(set(domains.tolist()))
-    for i in sorted(np.random.default_rng(seed).permutation(len(names))[:domain_folds]):
-        out.append((f"domain {names[i]}", np.flatnonzero(domains != names[i]), np.flatnonzero(domains == names[i])))
-    return out
+    return training_folds(n, domains, 0.2, domain_folds, seed)
 
 
 def run(table, encoder, variants: dict, domain_folds: int = 3, seed: int = 0, base: dict | None = None) -> dict:
@@ -70,17 +81,44 @@ def run(table, encoder, variants: dict, domain_folds: int = 3, seed: int = 0, ba
         c_ref = cost_scale(C[fit])
         row["knn_k40"] = aiq(KNNRouter(min(40, len(fit))).fit(X[fit], Q[fit], C[fit], train.models).predict(X[val]), val, "routerbench")
         row["no_router"] = aiq(PriorPredictor().fit(X[fit], Q[fit], C[fit], train.models).predict(X[val]), val, c_ref=c_ref)
+        gated = {}  # the fitted fallback router per set of other fields: the modes share its networks
         for name, fields in variants.items():
             fields = dict(fields)
             ens = fields.pop("ensemble", None)
+            mode = fields.pop("fallback", "off")
+            objective = fields.pop("fallback_objective", "all_folds")
             t0 = time.perf_counter()
-            router = Router.untrained(TrainConfig(**{**(base or {}), "seed": seed, **fields}), encoder, ensemble=ens)
-            router.fit(X[fit], Q[fit], C[fit], train.models, prompts=[train.prompts[i] for i in fit], model_init=model_init,
-                       domains=dom[fit])  # fmt: skip
+            key = json.dumps(fields, sort_keys=True)
+            if mode != "off" and key in gated:
+                # Same networks and held-out fold predictions; only the knobs are re-chosen for this
+                # mode (what a fit with this mode would compute: the folds and seeds are the same).
+                router = copy.copy(gated[key])
+                router.predictor = gated[key].predictor.with_mode(mode, objective)
+                row[f"{name}_shared_fit"] = True
+            else:
+                # A fallback router is fitted once with the gate's folds and both knobs ("gate_blend");
+                # its mode is then set by with_mode.
+                fit_mode = "gate_blend" if mode != "off" else "off"
+                router = Router.untrained(TrainConfig(**{**(base or {}), "seed": seed, **fields, "fallback": fit_mode}), encoder, ensemble=ens)
+                router.fit(X[fit], Q[fit], C[fit], train.models, prompts=[train.prompts[i] for i in fit], model_init=model_init,
+                           domains=dom[fit])  # fmt: skip
+                if mode != "off":
+                    gated[key] = router
+                    off = router.predictor.with_mode("off")  # the final network alone: the default's network
+                    row[f"{name}_network_alone"] = aiq(off.predict(X[val]), val, c_ref=router.c_ref)
+                    router = copy.copy(router)
+                    router.predictor = gated[key].predictor.with_mode(mode, objective)
             row[name] = aiq(router.predict_embedded(X[val]), val, c_ref=router.c_ref)
             row[f"{name}_seconds"] = time.perf_counter() - t0
             if ens is not None:
                 row[f"{name}_chosen"] = router.predictor.value_
+            if mode != "off":
+                pred = router.predictor
+                _, w = pred.gate(X[val])
+                row[f"{name}_chosen"] = {k: (str(v) if np.isinf(v) else v) for k, v in pred.params_.items()}
+                row[f"{name}_mean_w"] = float(w.mean())
+                row[f"{name}_share_w_over_half"] = float((w > 0.5).mean())
+                row[f"{name}_selection"] = pred.selection_  # the inner folds' validation AIQ per candidate
             print(json.dumps({"fold": label, name: row[name], "seconds": round(row[f"{name}_seconds"], 1)}), flush=True)
         result["folds"][label] = row
     names = ["knn_k40", "no_router", *variants]

@@ -119,8 +119,17 @@ class Router:
 
         if encoder is None or isinstance(encoder, str):
             encoder = encoder_from_name(encoder or DEFAULT_ENCODER, device=kwargs.get("device"))
-        if ensemble is None:
+        from router.model.config import TrainConfig
+
+        config = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
+        if ensemble is None and config.fallback != "off":
+            from router.model.gated import GatedPredictor
+
+            predictor = GatedPredictor(config)  # the network behind the distance gate / KNN blend (router.gate)
+        elif ensemble is None:
             predictor = CrossAttentionPredictor(config)
+        elif config.fallback != "off":
+            raise ValueError(f"fallback {config.fallback!r} and an ensemble cannot be combined (set fallback 'off' for an ensemble)")
         else:
             from router.model.ensemble import EnsemblePredictor
 
@@ -142,21 +151,22 @@ class Router:
 
     @property
     def is_ensemble(self) -> bool:
-        return getattr(self.predictor, "wants_domains", False)
+        return hasattr(self.predictor, "members_")
 
     def fit(self, X, quality, cost, models: Sequence[str], prompts: Sequence[str] | None = None, model_init=None,
             progress: bool = False, on_epoch=None, domains=None) -> "Router":  # fmt: skip
         """Fit the predictor on embeddings ``X`` of ``prompts`` (the prompts are needed only by the
         ``model_queries`` variant). The model embeddings start from the encoder's embeddings of the
         model names when the config says so (``model_init`` gives them precomputed). ``domains``:
-        the rows' domains, read by an ensemble (leave-one-domain-out folds), ignored otherwise."""
+        the rows' domains, read by an ensemble or a fallback (leave-one-domain-out folds), ignored otherwise."""
         cfg = self.predictor.config
         if model_init is None and cfg.init_from_names:
             model_init = self.embed(list(models))
             if model_init.shape[1:] != np.shape(X)[1:]:
                 model_init = None
         f = self.features(prompts, X=X)
-        extra = {"domains": domains} if self.is_ensemble else {}
+        # An ensemble or a fallback chooses its knobs on leave-one-domain-out folds of these rows.
+        extra = {"domains": domains} if getattr(self.predictor, "wants_domains", False) else {}
         self.predictor.fit(f.X, quality, cost, models, tokens=f.tokens, mask=f.mask, model_init=model_init,
                            on_epoch=on_epoch, progress=progress, **extra)  # fmt: skip
         return self

@@ -47,8 +47,14 @@ class RouterPredictor(Predictor):
     def models(self) -> tuple[str, ...]:
         return self.router.models
 
-    def fit(self, X, quality, cost, models, prompts=None) -> "RouterPredictor":
-        self.router.fit(X, quality, cost, models, prompts=prompts)
+    @property
+    def wants_domains(self) -> bool:
+        """A router with a fallback (``TrainConfig.fallback``) chooses its gate on leave-one-domain-out
+        folds of the training rows: the runner then passes their domains."""
+        return bool(getattr(self.router.predictor, "wants_domains", False))
+
+    def fit(self, X, quality, cost, models, prompts=None, domains=None) -> "RouterPredictor":
+        self.router.fit(X, quality, cost, models, prompts=prompts, domains=domains)
         return self
 
     def predict(self, X, prompts=None) -> Prediction:

@@ -108,7 +108,7 @@ class UncertaintyRouter(Predictor):
     def fit(self, X, quality, cost, models: Sequence[str], domains=None, prompts=None, **kwargs) -> "UncertaintyRouter":
         from router.evaluation.metrics import aiq_paper, ndch
         from router.evaluation.sweep import sweep
-        from router.data.splits import split_rows
+        from router.data.splits import training_folds
         from router.rewards import cost_scale
 
         X = np.asarray(X)
@@ -119,17 +119,7 @@ class UncertaintyRouter(Predictor):
         n = len(X)
         cfg = self.config
         t0 = time.perf_counter()
-        fit_rows, val_rows = split_rows(n, cfg.val_fraction, self.seed)
-        folds = [("random", fit_rows, val_rows)]
-        if domains is not None and cfg.domain_folds > 0:
-            dom = np.asarray(domains)
-            if len(dom) != n:
-                raise ValueError(f"domains has {len(dom)} entries for {n} training rows")
-            names = sorted(set(dom.tolist()))
-            if len(names) >= 2:
-                # A seeded subset of the training domains, so the cost stays bounded on many domains.
-                pick = np.random.default_rng(self.seed).permutation(len(names))[: cfg.domain_folds]
-                folds += [(f"domain {names[i]}", np.flatnonzero(dom != names[i]), np.flatnonzero(dom == names[i])) for i in sorted(pick)]
+        folds = training_folds(n, domains, cfg.val_fraction, cfg.domain_folds, self.seed)
         scores = np.zeros((len(folds), len(self.grid)))
         for f, (label, tr, va) in enumerate(folds):
             sub = lambda rows: {k: v[rows] if isinstance(v, np.ndarray) and len(v) == n else v for k, v in kwargs.items()}  # noqa: E731

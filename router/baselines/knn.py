@@ -24,8 +24,17 @@ class KNNRouter(QualityRegressor):
         self.index_ = NearestNeighbors(n_neighbors=min(self.k, len(X)), metric="cosine", algorithm="brute").fit(X)
         self.train_quality_ = quality
 
+    def neighbours(self, X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k) cosine distances to the ``k`` (default ``self.k``) nearest training prompts, nearest
+        first, and their training-row indices (also read by the distance gate, ``router.gate``)."""
+        if not hasattr(self, "index_"):
+            raise RuntimeError("KNNRouter is not fitted")
+        k = min(self.k if k is None else int(k), self.index_.n_samples_fit_)
+        dist, idx = self.index_.kneighbors(np.asarray(X, dtype=np.float32), n_neighbors=k)
+        return dist, idx
+
     def _predict_quality(self, X: np.ndarray) -> np.ndarray:
-        idx = self.index_.kneighbors(X, return_distance=False)
+        _, idx = self.neighbours(X)
         return self.train_quality_[idx].mean(axis=1)
 
 

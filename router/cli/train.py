@@ -73,7 +73,7 @@ def run(args) -> int:
               "training-side folds", file=sys.stderr)  # fmt: skip
     router = Router.train(train, config, encoder=encoder, progress=not args.quiet, cache_dir=args.cache_dir, ensemble=ensemble)
     out = router.save(args.out, extra={"data": str(args.data), "split": args.split, "n_train": len(train)})
-    if router.is_ensemble:
+    if hasattr(router.predictor, "summary"):  # an ensemble's or a fallback's chosen knobs
         print(f"router train: {router.predictor.summary()}")
     print(f"router train: wrote {out} (c_ref {router.c_ref:.3g} USD, {router.predictor.train_seconds_:.1f} s)")
     return 0

@@ -90,3 +90,27 @@ def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.n
         n_val = min(max(n_val, 1), n - 1)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def training_folds(n: int, domains=None, val_fraction: float = 0.2, domain_folds: int = 3, seed: int = 0
+                   ) -> list[tuple[str, np.ndarray, np.ndarray]]:  # fmt: skip
+    """Validation folds of ``n`` TRAINING rows, as (label, fit rows, held-out rows): a seeded
+    ``val_fraction`` carve (``random``: prompts like the training prompts), then up to
+    ``domain_folds`` leave-one-domain-out folds of ``domains`` (a seeded pick of the rows' domains,
+    in sorted order; ``domain <name>``: a domain the fitted model never saw). No domain folds with
+    ``domains`` None or fewer than 2 domains. The one place the knobs of issue 10's routers
+    (ensemble shrinkage, the distance gate) and the variant study get their folds."""
+    fit, val = split_rows(n, val_fraction, seed)
+    out = [("random", fit, val)]
+    if domains is None or domain_folds <= 0:
+        return out
+    dom = np.asarray(domains)
+    if len(dom) != n:
+        raise ValueError(f"domains has {len(dom)} entries for {n} training rows")
+    names = sorted(set(dom.tolist()))
+    if len(names) < 2:
+        return out
+    # A seeded subset of the domains, so the cost stays bounded on many domains.
+    for i in sorted(np.random.default_rng(seed).permutation(len(names))[:domain_folds]):
+        out.append((f"domain {names[i]}", np.flatnonzero(dom != names[i]), np.flatnonzero(dom == names[i])))
+    return out

@@ -17,6 +17,13 @@ and pool), ``members/00``, ``members/01``, ... each a complete single-network ar
 member's ``manifest.json`` (which in turn covers that member's files). A single-network artifact
 loads exactly as before.
 
+A router with a fallback (:class:`router.model.gated.GatedPredictor`, ``TrainConfig.fallback``) is
+a directory too: ``gate.json`` (format, the full training config, the chosen α and gate (d0, s),
+the training priors, the validation scores, encoder and pool), ``neighbours.safetensors`` (the
+training prompts' embeddings, float32, and their observed quality: the neighbour search needs them
+at predict time), ``network/`` (a complete single-network artifact) and a ``manifest.json`` with
+the sha256 of ``gate.json``, ``neighbours.safetensors`` and ``network/manifest.json``.
+
 :func:`load_artifact` raises :class:`ArtifactError` with a one-line reason on a missing or corrupt
 file, a checksum mismatch, another encoder, another pool, or an embedding dimension that does not
 match the weights or the caller's encoder.
@@ -41,6 +48,9 @@ CONTENT_FILES = (CONFIG_FILE, POOL_FILE, WEIGHTS_FILE)
 ENSEMBLE_FORMAT = "llm-router/cross-attention-ensemble"
 ENSEMBLE_FORMAT_VERSION = 1
 ENSEMBLE_FILE, MEMBERS_DIR = "ensemble.json", "members"
+GATED_FORMAT = "llm-router/cross-attention-gated"
+GATED_FORMAT_VERSION = 1
+GATE_FILE, NEIGHBOURS_FILE, NETWORK_DIR = "gate.json", "neighbours.safetensors", "network"
 
 
 class ArtifactError(ValueError):
@@ -82,6 +92,7 @@ def save_artifact(
 
     ``prices`` defaults to the predictor's mean training cost per prompt per model."""
     from router.model.ensemble import EnsemblePredictor
+    from router.model.gated import GatedPredictor
 
     predictor._check_fitted()
     final = Path(out_dir)
@@ -91,6 +102,8 @@ def save_artifact(
     try:
         if isinstance(predictor, EnsemblePredictor):
             _write_ensemble(predictor, out, encoder_name, encoder_dim, prices, extra)
+        elif isinstance(predictor, GatedPredictor):
+            _write_gated(predictor, out, encoder_name, encoder_dim, prices, extra)
         else:
             _write_single(predictor, out, encoder_name, encoder_dim, prices, extra)
     except BaseException:
@@ -167,6 +180,28 @@ def _write_ensemble(predictor, out: Path, encoder_name: str, encoder_dim: int, p
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def _write_gated(predictor, out: Path, encoder_name: str, encoder_dim: int, prices, extra) -> None:
+    from safetensors.numpy import save_file
+
+    (out / NETWORK_DIR).mkdir()
+    _write_single(predictor.network_, out / NETWORK_DIR, encoder_name, encoder_dim, prices, None)
+    index = predictor.neighbours_
+    save_file({"embeddings": index.X, "quality": index.quality}, str(out / NEIGHBOURS_FILE))
+    gate = {
+        "format": GATED_FORMAT,
+        "format_version": GATED_FORMAT_VERSION,
+        "network": NETWORK_DIR,
+        "models": list(predictor.models),
+        "encoder": {"name": str(encoder_name), "dim": int(encoder_dim)},
+        "gate": predictor.gate_state(),
+        "extra": extra or {},
+    }
+    (out / GATE_FILE).write_text(json.dumps(gate, indent=2, allow_nan=False) + "\n")
+    covered = [GATE_FILE, NEIGHBOURS_FILE, f"{NETWORK_DIR}/{MANIFEST_FILE}"]
+    manifest = {"format": GATED_FORMAT, "sha256": {name: _sha256(out / name) for name in covered}}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
@@ -199,6 +234,8 @@ def load_artifact(
         raise ArtifactError(f"{root}: no such artifact directory")
     if (root / ENSEMBLE_FILE).exists():
         return _load_ensemble(root, expect_encoder, expect_models, expect_dim)
+    if (root / GATE_FILE).exists():
+        return _load_gated(root, expect_encoder, expect_models, expect_dim)
     for name in (MANIFEST_FILE,) + CONTENT_FILES:
         if not (root / name).is_file():
             raise ArtifactError(f"{root}: missing file {name} (incomplete or not a router artifact)")
@@ -357,4 +394,57 @@ def _load_ensemble(root: Path, expect_encoder, expect_models, expect_dim) -> Rou
         path=root,
         needs_tokens=first.needs_tokens,
         extra=dict(ens.get("extra") or {}),
+    )
+
+
+def _load_gated(root: Path, expect_encoder, expect_models, expect_dim) -> RouterArtifact:
+    """A fallback directory: its manifest, the neighbour index, then the network as a single artifact."""
+    import numpy as np
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from router.gate import NeighbourIndex
+    from router.model.gated import GatedPredictor
+
+    for name in (MANIFEST_FILE, GATE_FILE, NEIGHBOURS_FILE, f"{NETWORK_DIR}/{MANIFEST_FILE}"):
+        if not (root / name).is_file():
+            raise ArtifactError(f"{root}: missing file {name} (incomplete or not a router artifact)")
+    _check_sums(root, _manifest_sums(root, GATED_FORMAT), (GATE_FILE, NEIGHBOURS_FILE, f"{NETWORK_DIR}/{MANIFEST_FILE}"))
+    gate = _read_json(root / GATE_FILE)
+    if gate.get("format") != GATED_FORMAT or gate.get("format_version") != GATED_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{root / GATE_FILE}: format {gate.get('format')!r} v{gate.get('format_version')!r}, "
+            f"this version reads {GATED_FORMAT!r} v{GATED_FORMAT_VERSION}"
+        )
+    net = load_artifact(root / NETWORK_DIR, expect_encoder, expect_models, expect_dim)
+    if list(net.models) != list(gate.get("models") or []):
+        raise ArtifactError(f"{root / GATE_FILE}: pool {gate.get('models')} differs from the network's {list(net.models)}")
+    try:
+        arrays = load_file(str(root / NEIGHBOURS_FILE))
+        X, quality = arrays["embeddings"], arrays["quality"]
+    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"{root / NEIGHBOURS_FILE}: corrupt neighbour index ({type(exc).__name__}: {exc})") from None
+    if X.ndim != 2 or X.shape[1] != net.encoder_dim or quality.shape != (len(X), len(net.models)):
+        raise ArtifactError(f"{root / NEIGHBOURS_FILE}: embeddings {X.shape} / quality {quality.shape} do not fit "
+                            f"{net.encoder_dim}-d embeddings and {len(net.models)} models")  # fmt: skip
+    if not (np.isfinite(X).all() and np.isfinite(quality).all()):
+        raise ArtifactError(f"{root / NEIGHBOURS_FILE}: NaN or infinite values")
+    try:
+        state = gate["gate"]
+        cfg = TrainConfig(**state["train_config"])
+        index = NeighbourIndex(X, quality, cfg.fallback_k, cfg.fallback_blend_k)
+        pred = GatedPredictor.from_gate_state(state, net.predictor, index)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{root / GATE_FILE}: gate incomplete or invalid ({type(exc).__name__}: {exc})") from None
+    return RouterArtifact(
+        predictor=pred,
+        models=net.models,
+        encoder_name=net.encoder_name,
+        encoder_dim=net.encoder_dim,
+        c_ref=net.c_ref,
+        prices=net.prices,
+        config=pred.config,
+        path=root,
+        needs_tokens=net.needs_tokens,
+        extra=dict(gate.get("extra") or {}),
     )

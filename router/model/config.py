@@ -60,6 +60,26 @@ class TrainConfig(BaseModel):
     decision_temperature: float = Field(
         0.1, gt=0.0, le=10.0, description="listwise: softmax temperature over the models' rewards."
     )
+    fallback: Literal["off", "gate", "blend", "gate_blend"] = Field(
+        "off",
+        description="Around the network (router.gate): 'gate' shrinks q̂ and ĉ toward each model's training mean "
+        "(the deployable no-router) with a weight that grows with the prompt's distance to its nearest training "
+        "prompts; 'blend' mixes q̂ with the nearest training prompts' observed quality; 'gate_blend' both. The knobs "
+        "are chosen on training-side folds (a random carve and leave-one-domain-out folds); 'off' = the network alone.",
+    )
+    fallback_k: int = Field(10, ge=1, le=1000, description="fallback gate: d = mean cosine distance to this many nearest training prompts.")
+    fallback_blend_k: int = Field(40, ge=1, le=1000, description="fallback blend: q̂_knn = mean observed quality of this many nearest training prompts.")
+    fallback_domain_folds: int = Field(
+        3, ge=0, le=100, description="fallback gate: at most this many leave-one-domain-out folds of the training domains."
+    )
+    fallback_val_fraction: float = Field(
+        0.2, gt=0.0, lt=0.9, description="fallback: the seeded random carve of the training rows the blend weight is chosen on."
+    )
+    fallback_objective: Literal["all_folds", "domain_folds"] = Field(
+        "all_folds",
+        description="fallback gate: (d0, s) maximise the mean validation AIQ over 'all_folds' (the random carve and "
+        "the leave-one-domain-out folds) or over the 'domain_folds' only (the random carve then sets the blend alone).",
+    )
     max_epochs: int = Field(60, ge=1, le=10_000, description="Upper bound on training epochs.")
     patience: int = Field(6, ge=1, le=1000, description="Epochs without validation-loss improvement before stopping.")
     batch_size: int = Field(256, ge=1, le=1_000_000, description="Prompts per optimiser step.")

@@ -131,6 +131,10 @@ def place_model(predictor: CrossAttentionPredictor, name: str, X_small, quality_
 
 
 def _check_probe(predictor, name, X_small, quality_small, cost_small):
+    if not isinstance(predictor, CrossAttentionPredictor):
+        # A fallback's neighbour index and priors have no column for the new model (and an
+        # ensemble has K networks): growing them is not supported.
+        raise TypeError(f"adding a model needs a single cross-attention network, got {type(predictor).__name__}")
     predictor._check_fitted()
     if name in predictor.models:
         raise ValueError(f"model {name!r} is already in the pool")

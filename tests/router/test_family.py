@@ -60,3 +60,15 @@ def test_eval_of_a_model_queries_artifact_reads_its_token_features(tmp_path):
     X = encoder.embed(test.prompts)
     blind = router.predictor.predict(X, tokens=np.zeros((len(X), 0, X.shape[1]), dtype=np.float32))
     assert not np.allclose(blind.quality, own.quality)
+
+
+def test_a_fallback_router_gets_the_training_domains(embedded_synthetic):  # noqa: F811
+    from router.data.splits import domains
+
+    train, _, X, _, enc = embedded_synthetic
+    opts = {"encoder": enc, "cross_attention": {"hidden_dim": 8, "max_epochs": 2, "fallback": "gate", "fallback_domain_folds": 1}}
+    (entry,) = family_builder("cross_attention")(BuildContext(seed=0, options=opts))
+    (plain,) = family_builder("cross_attention")(BuildContext(seed=0, options={"encoder": enc}))
+    assert entry.predictor.wants_domains and not plain.predictor.wants_domains
+    entry.predictor.fit(X, train.quality, train.cost, train.models, domains=domains(train.eval_names))
+    assert entry.predictor.router.predictor.selection_["folds"][1].startswith("domain ")  # a real domain, not a k-means cluster

@@ -106,3 +106,20 @@ def test_leave_one_domain_out_on_bundled_dcrouter_is_a_partition():
     table = load_table("dcrouter")
     seen = np.concatenate([test.sample_ids for _, _, test in leave_one_domain_out(table)])
     assert sorted(seen.tolist()) == sorted(table.sample_ids.tolist())
+
+
+def test_training_folds_random_carve_then_seeded_domain_folds():
+    from router.data.splits import split_rows, training_folds
+
+    dom = np.array(["a"] * 10 + ["b"] * 6 + ["c"] * 4, dtype=object)
+    folds = training_folds(20, dom, 0.25, 2, seed=3)
+    assert folds[0][0] == "random"
+    np.testing.assert_array_equal(folds[0][1], split_rows(20, 0.25, 3)[0])
+    assert len(folds) == 3 and all(label.startswith("domain ") for label, _, _ in folds[1:])
+    for label, fit, val in folds[1:]:
+        name = label.removeprefix("domain ")
+        assert set(dom[val]) == {name} and name not in set(dom[fit]) and len(fit) + len(val) == 20
+    assert training_folds(20, dom, 0.25, 2, seed=3)[1][0] == folds[1][0]  # seeded
+    assert len(training_folds(20, None, 0.25, 2)) == len(training_folds(20, np.array(["a"] * 20), 0.25, 2)) == 1
+    with pytest.raises(ValueError, match="domains has 3 entries"):
+        training_folds(20, ["a", "b", "c"], 0.25, 2)
