@@ -4,6 +4,8 @@ request in each Serve process, for several variants, interleaved (variant A, B, 
 busy machine's load hits every variant alike.
 
     python load_tests/bench_hops.py --variants '[{"name": "default"}]' --out results/hops.json
+    python load_tests/bench_hops.py --ingress python-proxy,haproxy --update-md \
+        --variants '[{"name": "floor", "floor": true}, {"name": "split"}, {"name": "colocated", "args": {"layout": "colocated"}}]'
 
 Run it as a script path (not ``-m``) to measure another checkout's serving code with this harness:
 ``PYTHONPATH=<old checkout> python <this checkout>/load_tests/bench_hops.py ...``; the CPU reading
@@ -77,6 +79,70 @@ def deploy_floor(cluster, app_name: str):
     return cluster.Service(url=url, app_name=app_name, port=port)
 
 
+SECTION = "serve-hops"
+# The ingress modes a report compares: how Ray is started (Ray reads these when it starts).
+INGRESS = {"python-proxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
+           "haproxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}}
+
+
+def report(paths: dict[str, Path], command: str) -> str:
+    """The BENCHMARKS.md section from one JSON per ingress mode (``{mode: path}``)."""
+    from load_tests.common import format_table
+
+    rows, settings = [], {}
+    for mode, path in paths.items():
+        data = json.loads(Path(path).read_text())
+        settings = data["settings"]
+        for name, runs in data["runs"].items():
+            s = data["summary"][name]
+            cpu = statistics.median(r["cpu_ms_per_request"].get("total", float("nan")) for r in runs)
+            rows.append({"ingress": mode, "variant": name, "c1_p50_ms": round(s["c1_p50_ms_median"], 1),
+                         "saturation_req_per_s": round(s["saturation_req_per_s_median"], 1), "cpu_ms_per_request": round(cpu, 2),
+                         "repeats": len(runs), "load1": round(max(r["load1"] for r in runs), 2)})
+    return "\n".join([
+        "## Serve's own cost: layouts and ingress (model-free encoder)",
+        "",
+        f"Command: `{command}`. A model-free `hash:{settings.get('dim')}` router (dcrouter's 9 models), so what is "
+        "measured is Serve's path, not an encoder: /v1/route at concurrency 1 (p50 of "
+        f"{settings.get('c1_requests')} requests) and closed-loop saturation at concurrency {settings.get('concurrency')} for "
+        f"{settings.get('saturation_s')} s, medians of the interleaved repeats (variant A, B, A, B); CPU milliseconds per "
+        "request summed over the Serve processes (proxy actor, HAProxy, replicas; from /proc). `floor` is a do-nothing "
+        "FastAPI ingress (no router): what the ingress and one replica hop cost on this machine. `split` is "
+        "deploy/serve_config.yaml's three deployments, `colocated` the one-deployment layout (`layout: colocated`). "
+        "Each ingress mode is its own Ray: `python-proxy` = Serve's fast path (`RAY_SERVE_THROUGHPUT_OPTIMIZED=1`) "
+        "with its Python proxy actor, `haproxy` = the same plus `RAY_SERVE_ENABLE_HA_PROXY=1`. `load1`: the highest "
+        "1-minute load average seen after a repeat (2 CPUs).",
+        "",
+        format_table(rows),
+        "",
+    ])
+
+
+def run_report(args, argv: list[str]) -> int:
+    """Every ingress mode in a subprocess of its own (Ray reads the flags when it starts), then the report."""
+    import subprocess
+
+    out = Path(args.out or "results/hops")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for mode in args.ingress.split(","):
+        if mode not in INGRESS:
+            raise SystemExit(f"--ingress: unknown mode {mode!r}; choose from {list(INGRESS)}")
+        paths[mode] = out / f"{mode}.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--variants", args.variants, "--repeats", str(args.repeats),
+               "--dim", str(args.dim), "--mix", args.mix, "--c1-requests", str(args.c1_requests),
+               "--saturation-s", str(args.saturation_s), "--concurrency", str(args.concurrency), "--out", str(paths[mode])]
+        print(f"[bench_hops] ingress {mode}", flush=True)
+        subprocess.run(cmd, env={**os.environ, **INGRESS[mode]}, check=True)
+    text = report(paths, "python load_tests/bench_hops.py " + " ".join(argv))
+    print(text)
+    if args.update_md:
+        from load_tests.common import update_benchmarks_md
+
+        print(f"updated {update_benchmarks_md(text, section=SECTION)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", default='[{"name": "default"}]', help="JSON list of variants (see the module docstring)")
@@ -86,8 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--c1-requests", type=int, default=100)
     p.add_argument("--saturation-s", type=float, default=8.0)
     p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--out", help="JSON output path")
+    p.add_argument("--out", help="JSON output path (with --ingress: the folder, default results/hops)")
+    p.add_argument("--ingress", help=f"comma-separated ingress modes ({','.join(INGRESS)}): run each in its own Ray and "
+                   "report them side by side (BENCHMARKS.md section serve-hops with --update-md)")
+    p.add_argument("--update-md", action="store_true", help="with --ingress: rewrite the serve-hops section of BENCHMARKS.md")
     args = p.parse_args(argv)
+    if args.ingress:
+        return run_report(args, list(argv if argv is not None else sys.argv[1:]))
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     variants = json.loads(args.variants)
