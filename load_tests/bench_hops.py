@@ -134,7 +134,9 @@ def run_report(args, argv: list[str]) -> int:
                "--saturation-s", str(args.saturation_s), "--concurrency", str(args.concurrency), "--out", str(paths[mode])]
         print(f"[bench_hops] ingress {mode}", flush=True)
         subprocess.run(cmd, env={**os.environ, **INGRESS[mode]}, check=True)
-    text = report(paths, "python load_tests/bench_hops.py " + " ".join(argv))
+    import shlex
+
+    text = report(paths, "python load_tests/bench_hops.py " + shlex.join(argv))
     print(text)
     if args.update_md:
         from load_tests.common import update_benchmarks_md
