@@ -48,10 +48,15 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # `make bench`: the load/benchmark/fault suite (~15 min on 2 cores, +7 min for its node_kill step on a
-# two-node local Ray cluster), then the spend-target run of a
-# caller key (~1 min); refreshes results/load, results/budget and BENCHMARKS.md.
+# two-node local Ray cluster), the colocated layout's steps (~8 min), Serve's own cost per layout and
+# ingress (~8 min), route-logs against the raw encoder (~5 min), then the spend-target run of a
+# caller key (~1 min); refreshes results/load*, results/hops, results/budget and BENCHMARKS.md.
 bench: install
 	$(PY) -m load_tests.suite --out results/load
+	$(PY) -m load_tests.suite --out results/load-colocated --colocated
+	$(PY) load_tests/bench_hops.py --ingress python-proxy,haproxy --update-md \
+	  --variants '[{"name": "floor", "floor": true}, {"name": "split"}, {"name": "colocated", "args": {"layout": "colocated"}}]'
+	$(PY) -m load_tests.bench_route_logs --rows 1500 --repeats 2 --update-md
 	$(PY) -m load_tests.bench_budget --out results/budget
 
 # `make compare`: the cross-attention comparison on both bundled datasets (README section
