@@ -383,18 +383,7 @@ def _load_ensemble(root: Path, expect_encoder, expect_models, expect_dim) -> Rou
         pred = EnsemblePredictor.from_rule_state(ens["rule"], [m.predictor for m in members])
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{root / ENSEMBLE_FILE}: decision rule incomplete or invalid ({type(exc).__name__}: {exc})") from None
-    return RouterArtifact(
-        predictor=pred,
-        models=first.models,
-        encoder_name=first.encoder_name,
-        encoder_dim=first.encoder_dim,
-        c_ref=first.c_ref,
-        prices=first.prices,
-        config=first.config,
-        path=root,
-        needs_tokens=first.needs_tokens,
-        extra=dict(ens.get("extra") or {}),
-    )
+    return _wrapping(first, pred, root, first.config, ens.get("extra"))
 
 
 def _load_gated(root: Path, expect_encoder, expect_models, expect_dim) -> RouterArtifact:
@@ -436,15 +425,12 @@ def _load_gated(root: Path, expect_encoder, expect_models, expect_dim) -> Router
         pred = GatedPredictor.from_gate_state(state, net.predictor, index)
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{root / GATE_FILE}: gate incomplete or invalid ({type(exc).__name__}: {exc})") from None
-    return RouterArtifact(
-        predictor=pred,
-        models=net.models,
-        encoder_name=net.encoder_name,
-        encoder_dim=net.encoder_dim,
-        c_ref=net.c_ref,
-        prices=net.prices,
-        config=pred.config,
-        path=root,
-        needs_tokens=net.needs_tokens,
-        extra=dict(gate.get("extra") or {}),
-    )
+    return _wrapping(net, pred, root, pred.config, gate.get("extra"))
+
+
+def _wrapping(inner: RouterArtifact, predictor, root: Path, config, extra) -> RouterArtifact:
+    """The artifact of a predictor wrapped around ``inner``'s network(s) (ensemble, gated): the
+    inner artifact's facts, the wrapper's predictor, folder and extra fields."""
+    return RouterArtifact(predictor=predictor, models=inner.models, encoder_name=inner.encoder_name, encoder_dim=inner.encoder_dim,
+                          c_ref=inner.c_ref, prices=inner.prices, config=config, path=root, needs_tokens=inner.needs_tokens,
+                          extra=dict(extra or {}))  # fmt: skip

@@ -22,6 +22,7 @@ import numpy as np
 
 from router.model.config import TrainConfig
 from router.model.estimator import CrossAttentionPredictor
+from router.model.wrapping import WrapsNetworks
 from router.prediction import Prediction, Predictor
 from router.uncertainty import UncertaintyConfig, UncertaintyRouter
 
@@ -53,7 +54,7 @@ def _from_json_float(v) -> float:
     return float("inf") if v == "inf" else float(v)
 
 
-class EnsemblePredictor(Predictor):
+class EnsemblePredictor(WrapsNetworks, Predictor):
     """Unfitted until :meth:`fit` (or :meth:`from_fitted`, used by artifacts)."""
 
     wants_domains = True  # fit takes the training rows' domains (leave-one-domain-out folds)
@@ -80,29 +81,9 @@ class EnsemblePredictor(Predictor):
         pred._check_consistent()
         return pred
 
-    # -- facts (the surface CrossAttentionPredictor has) -----------------------------------------
-    @property
-    def models(self) -> tuple[str, ...]:
-        return self.members_[0].models if self.members_ else ()
-
-    @property
-    def needs_tokens(self) -> bool:
-        return self.config.needs_tokens
-
-    @property
-    def input_dim(self) -> int:
-        self._check_fitted()
-        return self.members_[0].input_dim
-
-    @property
-    def c_ref_(self) -> float:
-        self._check_fitted()
-        return self.members_[0].c_ref_
-
-    @property
-    def prices_(self) -> dict[str, float]:
-        self._check_fitted()
-        return self.members_[0].prices_
+    # -- facts (the surface CrossAttentionPredictor has: router.model.wrapping) -----------------
+    def _first_network(self):
+        return self.members_[0] if self.members_ else None
 
     @property
     def best_epoch_(self) -> list[int | None]:

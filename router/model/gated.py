@@ -31,6 +31,7 @@ import numpy as np
 from router.gate import MODES, FoldData, NeighbourIndex, absolute, blends, choose, combine, gates
 from router.model.config import TrainConfig
 from router.model.estimator import CrossAttentionPredictor
+from router.model.wrapping import WrapsNetworks
 from router.prediction import Prediction, Predictor
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _rows(a, rows):
     return None if a is None else np.asarray(a)[rows]
 
 
-class GatedPredictor(Predictor):
+class GatedPredictor(WrapsNetworks, Predictor):
     """Unfitted until :meth:`fit` (or :meth:`from_fitted`, used by artifacts)."""
 
     wants_domains = True  # fit takes the training rows' domains (the gate's leave-one-domain-out folds)
@@ -74,29 +75,9 @@ class GatedPredictor(Predictor):
         pred._check_consistent()
         return pred
 
-    # -- facts (the surface CrossAttentionPredictor has) -----------------------------------------
-    @property
-    def models(self) -> tuple[str, ...]:
-        return self.network_.models if self.network_ is not None else ()
-
-    @property
-    def needs_tokens(self) -> bool:
-        return self.config.needs_tokens
-
-    @property
-    def input_dim(self) -> int:
-        self._check_fitted()
-        return self.network_.input_dim
-
-    @property
-    def c_ref_(self) -> float:
-        self._check_fitted()
-        return self.network_.c_ref_
-
-    @property
-    def prices_(self) -> dict[str, float]:
-        self._check_fitted()
-        return self.network_.prices_
+    # -- facts (the surface CrossAttentionPredictor has: router.model.wrapping) -----------------
+    def _first_network(self):
+        return self.network_
 
     @property
     def best_epoch_(self):
