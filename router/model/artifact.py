@@ -150,8 +150,7 @@ def _write_single(predictor: CrossAttentionPredictor, out: Path, encoder_name: s
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out / POOL_FILE).write_text(json.dumps(pool, indent=2) + "\n")
     save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(out / WEIGHTS_FILE))
-    manifest = {"format": FORMAT, "sha256": {name: _sha256(out / name) for name in CONTENT_FILES}}
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    _write_manifest(out, FORMAT, CONTENT_FILES)
 
 
 def _member_dir(k: int) -> str:
@@ -176,8 +175,7 @@ def _write_ensemble(predictor, out: Path, encoder_name: str, encoder_dim: int, p
     }
     (out / ENSEMBLE_FILE).write_text(json.dumps(ensemble, indent=2, allow_nan=False) + "\n")
     covered = [ENSEMBLE_FILE] + [f"{m}/{MANIFEST_FILE}" for m in members]
-    manifest = {"format": ENSEMBLE_FORMAT, "sha256": {name: _sha256(out / name) for name in covered}}
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    _write_manifest(out, ENSEMBLE_FORMAT, covered)
 
 
 def _write_gated(predictor, out: Path, encoder_name: str, encoder_dim: int, prices, extra) -> None:
@@ -198,7 +196,12 @@ def _write_gated(predictor, out: Path, encoder_name: str, encoder_dim: int, pric
     }
     (out / GATE_FILE).write_text(json.dumps(gate, indent=2, allow_nan=False) + "\n")
     covered = [GATE_FILE, NEIGHBOURS_FILE, f"{NETWORK_DIR}/{MANIFEST_FILE}"]
-    manifest = {"format": GATED_FORMAT, "sha256": {name: _sha256(out / name) for name in covered}}
+    _write_manifest(out, GATED_FORMAT, covered)
+
+
+def _write_manifest(out: Path, fmt: str, covered) -> None:
+    """The manifest: the artifact's format and the sha256 of each covered file (read back by ``_manifest_sums``)."""
+    manifest = {"format": fmt, "sha256": {name: _sha256(out / name) for name in covered}}
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
