@@ -119,21 +119,21 @@ class Router:
 
         if encoder is None or isinstance(encoder, str):
             encoder = encoder_from_name(encoder or DEFAULT_ENCODER, device=kwargs.get("device"))
-        from router.model.config import TrainConfig
+        from router.model.config import as_train_config
 
-        config = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
-        if ensemble is None and config.fallback != "off":
-            from router.model.gated import GatedPredictor
-
-            predictor = GatedPredictor(config)  # the network behind the distance gate / KNN blend (router.gate)
-        elif ensemble is None:
-            predictor = CrossAttentionPredictor(config)
-        elif config.fallback != "off":
-            raise ValueError(f"fallback {config.fallback!r} and an ensemble cannot be combined (set fallback 'off' for an ensemble)")
-        else:
+        config = as_train_config(config)
+        if ensemble is not None:
+            if config.fallback != "off":
+                raise ValueError(f"fallback {config.fallback!r} and an ensemble cannot be combined (set fallback 'off' for an ensemble)")
             from router.model.ensemble import EnsemblePredictor
 
             predictor = EnsemblePredictor(config, {"members": ensemble} if isinstance(ensemble, int) else ensemble)
+        elif config.fallback != "off":
+            from router.model.gated import GatedPredictor
+
+            predictor = GatedPredictor(config)  # the network behind the distance gate / KNN blend (router.gate)
+        else:
+            predictor = CrossAttentionPredictor(config)
         return cls(predictor, encoder.name, encoder, **kwargs)
 
     @classmethod

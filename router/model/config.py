@@ -114,6 +114,11 @@ class TrainConfig(BaseModel):
         return self
 
 
+def as_train_config(config: "TrainConfig | dict | None") -> "TrainConfig":
+    """A TrainConfig from a TrainConfig, a dict of its fields, or None (the defaults)."""
+    return config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
+
+
 def load_train_config(path) -> TrainConfig:
     """A :class:`TrainConfig` from a YAML or JSON file of its fields (e.g. written by ``router tune``).
 

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from router.model.config import TrainConfig
+from router.model.config import TrainConfig, as_train_config
 from router.model.estimator import CrossAttentionPredictor
 from router.model.wrapping import WrapsNetworks
 from router.prediction import Prediction, Predictor
@@ -60,7 +60,7 @@ class EnsemblePredictor(WrapsNetworks, Predictor):
     wants_domains = True  # fit takes the training rows' domains (leave-one-domain-out folds)
 
     def __init__(self, config: TrainConfig | dict | None = None, uncertainty: UncertaintyConfig | dict | None = None):
-        self.config = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
+        self.config = as_train_config(config)
         self.uncertainty = uncertainty if isinstance(uncertainty, UncertaintyConfig) else UncertaintyConfig(**(uncertainty or {}))
         # Fitted attributes.
         self.members_: list[CrossAttentionPredictor] = []

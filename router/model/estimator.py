@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from router.data.splits import split_rows
-from router.model.config import TrainConfig
+from router.model.config import TrainConfig, as_train_config
 from router.model.training import (
     DecisionTarget,
     EpochCallback,
@@ -70,11 +70,7 @@ class CrossAttentionPredictor(Predictor):
     """Unfitted until :meth:`fit` (or :meth:`from_fitted`, used by artifacts and ``add_model``)."""
 
     def __init__(self, config: TrainConfig | dict | None = None):
-        if config is None:
-            config = TrainConfig()
-        elif isinstance(config, dict):
-            config = TrainConfig(**config)
-        self.config: TrainConfig = config
+        self.config: TrainConfig = as_train_config(config)
         # Fitted attributes.
         self.network_ = None  # CrossAttentionRouter
         self.models_: tuple[str, ...] = ()

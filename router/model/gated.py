@@ -28,8 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-from router.gate import MODES, FoldData, NeighbourIndex, absolute, blends, choose, combine, gates
-from router.model.config import TrainConfig
+from router.gate import MODES, FoldData, NeighbourIndex, absolute, choose, combine, gates
+from router.model.config import TrainConfig, as_train_config
 from router.model.estimator import CrossAttentionPredictor
 from router.model.wrapping import WrapsNetworks
 from router.prediction import Prediction, Predictor
@@ -47,7 +47,7 @@ class GatedPredictor(WrapsNetworks, Predictor):
     wants_domains = True  # fit takes the training rows' domains (the gate's leave-one-domain-out folds)
 
     def __init__(self, config: TrainConfig | dict | None = None):
-        self.config = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
+        self.config = as_train_config(config)
         # Fitted attributes.
         self.network_: CrossAttentionPredictor | None = None
         self.neighbours_: NeighbourIndex | None = None
