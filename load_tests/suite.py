@@ -39,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from load_tests import cluster, faults
 from load_tests.common import Timer, machine_info, print_table, read_json, update_benchmarks_md, write_json
@@ -105,6 +105,12 @@ class SuiteConfig(BaseModel):
     max_attempts: int = Field(3, ge=1)
     node_kill_rows: int = Field(2000, ge=10, description="route-logs rows of the node_kill step.")
     node_kill_after_s: float = Field(5.0, ge=0, description="node_kill: seconds between node_b's route-logs actor start and the kill.")
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> "SuiteConfig":
+        if self.gpu and self.colocated:
+            raise ValueError("gpu and colocated: choose one layout (the GPU config is the split one)")
+        return self
 
     @field_validator("encoder")
     @classmethod
@@ -813,19 +819,9 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         cfg = SuiteConfig.quick() if args.quick else SuiteConfig()
         try:
-            if args.gpu:
-                if not cluster.GPU_SERVE_CONFIG.exists():
-                    raise ValueError(f"--gpu: {cluster.GPU_SERVE_CONFIG} is missing")
-                cfg = cfg.model_copy(update={"gpu": True})
+            updates = {"gpu": True} if args.gpu else {}
             if args.colocated:
-                if args.gpu:
-                    raise ValueError("--colocated and --gpu: choose one layout")
-                skipped = sorted(steps - set(COLOCATED_STEPS))
-                if args.steps and skipped:
-                    raise ValueError(f"--colocated: steps {skipped} act on the Embedder/Scorer deployments; choose from {list(COLOCATED_STEPS)}")
-                steps &= set(COLOCATED_STEPS)
-                cfg = cfg.model_copy(update={"colocated": True})
-            updates = {}
+                updates["colocated"] = True
             for item in args.set:
                 key, sep, value = item.partition("=")
                 if not sep or key not in SuiteConfig.model_fields:
@@ -835,6 +831,13 @@ def main(argv: list[str] | None = None) -> int:
                 except json.JSONDecodeError:
                     updates[key] = value
             cfg = SuiteConfig.model_validate({**cfg.model_dump(), **updates})
+            if cfg.gpu and not cluster.GPU_SERVE_CONFIG.exists():
+                raise ValueError(f"--gpu: {cluster.GPU_SERVE_CONFIG} is missing")
+            if cfg.colocated:
+                skipped = sorted(steps - set(COLOCATED_STEPS))
+                if args.steps and skipped:
+                    raise ValueError(f"--colocated: steps {skipped} act on the Embedder/Scorer deployments; choose from {list(COLOCATED_STEPS)}")
+                steps &= set(COLOCATED_STEPS)
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             print(f"load_tests.suite: error: {exc}", file=sys.stderr)
             return 2
