@@ -242,6 +242,7 @@ class _LocalStages:
     def __init__(self, router, cfg: AppArgs):
         self.embedder = Embedder.func_or_class(router, cfg.encoder, cfg.embedder_threads)
         self.embedder.reconfigure(cfg.embedder_batching.model_dump())
+        # torch's thread count is per process: the Scorer asks for the Embedder's, or it would reset it.
         self.scorer = Scorer.func_or_class(router, cfg.embedder_threads)
         self.scorer.reconfigure(cfg.scorer_batching.model_dump())
 
