@@ -80,6 +80,9 @@ class RouteLogsConfig(BaseModel):
                                 "a killed run redoes at most its unfinished unit; each job starts its own actor pool.")
     cache_dir: str | None = Field(None, description="Embedding cache folder; default the project's cache.")
     use_cache: bool = Field(True, description="Look up and store embeddings in the on-disk cache.")
+    timeline: str | None = Field(None, description="Append where the time went to this local JSONL file: each pool "
+                                 "actor's start and each batch's embed and decide seconds (one line per event, wall-clock "
+                                 "`t`), and the driver's units. For profiling; on a cluster give a path every node can write.")
 
     @field_validator("lambdas")
     @classmethod
@@ -175,11 +178,22 @@ def bad_rows():
     return col("error") != ""
 
 
+def record_event(path: str | None, event: str, **fields) -> None:
+    """One line of the ``--timeline`` file (nothing when there is none). Appends of one short line
+    from several processes do not interleave (O_APPEND), so the pool's actors and the driver share it."""
+    if path:
+        line = json.dumps({"event": event, "t": time.time(), "pid": os.getpid(), **fields}) + "\n"
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+
+
 class RouteBatches:
     """An actor of the pool: opens the router (and its encoder) once, then routes batches."""
 
     def __init__(self, artifact: str, lambdas: list[float], reward: str, device: str | None, threads: int | None,
-                 cache_dir: str | None, use_cache: bool):  # fmt: skip
+                 cache_dir: str | None, use_cache: bool, timeline: str | None = None):  # fmt: skip
+        self.timeline = timeline
+        record_event(timeline, "actor_start")
         import torch
 
         if threads:
@@ -196,14 +210,18 @@ class RouteBatches:
         encoder = getattr(self.router.encoder, "encoder", self.router.encoder)
         if hasattr(encoder, "model"):
             encoder.encode(["warm up"], show_progress=False)
+        record_event(timeline, "actor_ready")
 
     def ready(self) -> bool:
         """True once constructed (the model is loaded in the constructor)."""
         return True
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
         prompts = [str(p) for p in batch["prompt"]]
-        pred = self.router.predict_embedded(self.router.embed(prompts), prompts)
+        X = self.router.embed(prompts)
+        embedded = time.perf_counter()
+        pred = self.router.predict_embedded(X, prompts)
         n, k = len(prompts), len(self.lambdas)
         rows = np.arange(n)
         chosen, lam_col, reward_col, q_col, c_col = [], [], [], [], []
@@ -228,6 +246,8 @@ class RouteBatches:
             out[f"cost[{m}]"] = np.tile(pred.cost[:, j], k)
         out["source"] = np.tile(batch["source"], k)
         out["line"] = np.tile(batch["line"], k)
+        if self.timeline:
+            record_event(self.timeline, "batch", rows=n, embed_s=embedded - started, decide_s=time.perf_counter() - embedded)
         return out
 
 
@@ -463,7 +483,7 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
         RouteBatches,
         fn_constructor_kwargs={
             "artifact": cfg.artifact, "lambdas": cfg.lambdas, "reward": cfg.reward, "device": "cuda" if cfg.gpu else None,
-            "threads": threads, "cache_dir": cfg.cache_dir, "use_cache": cfg.use_cache,
+            "threads": threads, "cache_dir": cfg.cache_dir, "use_cache": cfg.use_cache, "timeline": cfg.timeline,
         },  # fmt: skip
         batch_size=cfg.batch_size,
         batch_format="numpy",
@@ -471,8 +491,11 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
         num_cpus=1,
         num_gpus=1 if cfg.gpu else 0,
     )
+    record_event(cfg.timeline, "unit_start", unit=key, files=len(unit_files))
     routed.write_parquet(tmp, filesystem=fs, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    record_event(cfg.timeline, "unit_written", unit=key)
     n_bad = write_quarantine(parsed, fs, posixpath.join(tmp, UNIT_QUARANTINE))
+    record_event(cfg.timeline, "unit_quarantined", unit=key)
     written = pads.dataset(tmp, filesystem=fs, format="parquet").count_rows()
     if written % len(cfg.lambdas):
         raise RuntimeError(f"unit {key}: {written} decisions is not a multiple of {len(cfg.lambdas)} λ values")
@@ -506,6 +529,7 @@ def route_logs(cfg: RouteLogsConfig, on_unit_done: Callable[[dict], None] | None
 
     from router.core import Router
 
+    record_event(cfg.timeline, "run_start")
     router = Router.load(cfg.artifact)  # fail fast, in the driver, on a bad artifact
     if router.needs_tokens and router.encoder_name.startswith("hash:"):
         raise ValueError(f"--artifact {cfg.artifact!r}: its variant needs token features, which a hash encoder has not")
@@ -586,6 +610,7 @@ def route_logs(cfg: RouteLogsConfig, on_unit_done: Callable[[dict], None] | None
     }
     _write_json(fs, posixpath.join(paths.staging, SUMMARY_FILE), summary)  # written last: the staged output is complete
     _publish(paths)
+    record_event(cfg.timeline, "run_end")
     return summary
 
 

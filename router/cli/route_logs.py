@@ -34,6 +34,8 @@ def add_parser(subparsers) -> None:
                    help="input files per Ray Data job; the unit a killed run redoes (default: 16)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: the project's cache)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--timeline", default=None, help="append where the time went (actor start, each batch's embed and "
+                   "decide seconds, the units) to this JSONL file, for profiling")
     p.add_argument("--ray-address", default=None, help="connect to this Ray cluster instead of starting a local one")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     p.set_defaults(func=run)
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, actors=args.actors, threads=args.threads, gpu=args.gpu,
             quarantine=args.quarantine, overwrite=args.overwrite, resume=args.resume,
             files_per_unit=args.files_per_unit, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+            timeline=args.timeline,
         )  # fmt: skip
     except ValidationError as exc:
         err = exc.errors()[0]

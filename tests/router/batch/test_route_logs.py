@@ -78,6 +78,26 @@ def test_parquet_messages_and_glob_over_mixed_formats(ray_session, tiny_artifact
     assert reasons == ["messages contain no text to route on", "no id field 'request_id'"]
 
 
+def test_timeline_says_where_the_time_went(ray_session, tiny_artifact, log_jsonl, tmp_path):
+    from load_tests.bench_route_logs import breakdown
+
+    timeline = tmp_path / "timeline.jsonl"
+    route_logs(RouteLogsConfig(artifact=tiny_artifact, input=str(log_jsonl), out=str(tmp_path / "out"), batch_size=2,
+                               cache_dir=str(tmp_path / "cache"), timeline=str(timeline)))  # fmt: skip
+    events = [json.loads(line) for line in timeline.read_text().splitlines()]
+    names = [e["event"] for e in events]
+    assert names[0] == "run_start" and names[-1] == "run_end"
+    assert names.index("actor_start") < names.index("actor_ready") < names.index("batch")
+    batches = [e for e in events if e["event"] == "batch"]
+    assert sum(e["rows"] for e in batches) == 5 and len(batches) == 3  # 5 good rows in batches of 2
+    assert all(e["embed_s"] >= 0 and e["decide_s"] >= 0 for e in batches)
+    assert {e["pid"] for e in batches} != {events[0]["pid"]}  # batches ran in the pool's actor, not the driver
+    phases = breakdown(timeline)
+    assert phases["batches"] == 3
+    parts = phases["until_actor_start_s"] + phases["actor_start_s"] + phases["embed_s"] + phases["decide_s"]
+    assert 0 < parts <= phases["total_s"]
+
+
 def test_messages_route_like_their_user_text(ray_session, tiny_artifact, tmp_path):
     """A conversation is routed exactly like the plain text of its user turn."""
     text = "code question: python function with a bug in the loop"
