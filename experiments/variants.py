@@ -39,6 +39,7 @@ VARIANTS = {
     "both": {"model_repr": "both"},
     "listwise": {"loss": "listwise"},
     "pairwise": {"loss": "pairwise"},
+    "h64_listwise": {"hidden_dim": 64, "loss": "listwise"},
     "ensemble4_h64": {"hidden_dim": 64, "ensemble": {"members": 4, "domain_folds": 1}},
     # TrainConfig.fallback (router.gate): the distance gate toward the deployable no-router, the KNN
     # blend, both. Variants that differ only in the mode share one fit (see run).
@@ -136,12 +137,34 @@ def run(table, encoder, variants: dict, domain_folds: int = 3, seed: int = 0, ba
     return result
 
 
+def over_seeds(runs: list[dict]) -> dict:
+    """Per row: mean and std (ddof 1) over the runs of its random-fold AIQ, its domain-fold mean, and
+    both differences to the default, plus the share of seeds on which the domain mean is >= the
+    deployable no-router's (the floor)."""
+    out = {}
+    for name in runs[0]["summary"]:
+        row = {}
+        for key in ("random", "domain_mean", "minus_default_random", "minus_default_domain_mean"):
+            vals = [r["summary"][name][key] for r in runs if r["summary"][name].get(key) is not None]
+            if vals:
+                row[key] = float(np.mean(vals))
+                row[f"{key}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        floor = [r["summary"][name]["domain_mean"] >= r["summary"]["no_router"]["domain_mean"] for r in runs
+                 if r["summary"][name].get("domain_mean") is not None]  # fmt: skip
+        if floor:
+            row["share_seeds_domain_mean_at_or_above_floor"] = float(np.mean(floor))
+        out[name] = row
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.variants", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="dcrouter")
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {list(VARIANTS)}")
     p.add_argument("--domain-folds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=1, help="run seeds seed .. seed+N-1 (each its own carve and domain "
+                   "folds) and add their mean and std per variant and fold kind (`over_seeds`)")
     p.add_argument("--encoder", default=None, help="default all-MiniLM-L6-v2 (hash:64 for a smoke run)")
     p.add_argument("--max-epochs", type=int, default=None, help="cap on TrainConfig.max_epochs (smoke runs)")
     p.add_argument("--out", default=None)
@@ -159,8 +182,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     base = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     encoder = make_encoder(args.encoder) if args.encoder else make_encoder()
-    result = run(load_table(args.data), encoder, {v: VARIANTS[v] for v in chosen}, args.domain_folds, args.seed, base)
-    print(json.dumps(result["summary"], indent=2))
+    if args.seeds < 1:
+        p.error("--seeds must be >= 1")
+    table = load_table(args.data)
+    runs = [run(table, encoder, {v: VARIANTS[v] for v in chosen}, args.domain_folds, args.seed + i, base) for i in range(args.seeds)]
+    result = runs[0] if args.seeds == 1 else {"data": table.name, "seeds": [r["seed"] for r in runs], "runs": runs,
+                                              "over_seeds": over_seeds(runs)}  # fmt: skip
+    print(json.dumps(result["summary"] if args.seeds == 1 else result["over_seeds"], indent=2))
     if args.out:
         from experiments.common import dump_json
 

@@ -32,3 +32,19 @@ def test_fallback_variants_share_one_fit_whose_network_is_the_default(hashing_en
         assert row["gate_shared_fit"] and row["blend_shared_fit"] and "gate_blend_shared_fit" not in row
         assert row["blend_chosen"]["d0"] == "inf" and 0.0 <= row["gate_mean_w"] <= 1.0
         assert row["gate_selection"]["folds"][0] == "random" and len(row["gate_selection"]["folds"]) >= 2  # + inner domain folds
+
+
+def test_over_seeds_is_the_mean_and_std_of_the_runs():
+    from experiments.variants import over_seeds
+
+    def summary(default_rand, default_dom, floor_dom):
+        return {"summary": {"default": {"random": default_rand, "domain_mean": default_dom, "minus_default_random": 0.0,
+                                        "minus_default_domain_mean": 0.0},
+                            "no_router": {"random": 0.5, "domain_mean": floor_dom, "minus_default_random": 0.5 - default_rand,
+                                          "minus_default_domain_mean": floor_dom - default_dom}}}  # fmt: skip
+
+    agg = over_seeds([summary(0.6, 0.50, 0.52), summary(0.8, 0.56, 0.52)])
+    assert agg["default"]["random"] == 0.7 and abs(agg["default"]["random_std"] - 0.1414) < 1e-3
+    assert abs(agg["default"]["domain_mean"] - 0.53) < 1e-12
+    assert agg["default"]["share_seeds_domain_mean_at_or_above_floor"] == 0.5  # 0.50 < 0.52 <= 0.56
+    assert agg["no_router"]["share_seeds_domain_mean_at_or_above_floor"] == 1.0
