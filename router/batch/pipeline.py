@@ -246,8 +246,7 @@ class RouteBatches:
             out[f"cost[{m}]"] = np.tile(pred.cost[:, j], k)
         out["source"] = np.tile(batch["source"], k)
         out["line"] = np.tile(batch["line"], k)
-        if self.timeline:
-            record_event(self.timeline, "batch", rows=n, embed_s=embedded - started, decide_s=time.perf_counter() - embedded)
+        record_event(self.timeline, "batch", rows=n, embed_s=embedded - started, decide_s=time.perf_counter() - embedded)
         return out
 
 
