@@ -287,7 +287,7 @@ def render_markdown(res: dict, command: str) -> str:
         lines += [f"- **route-logs** ({rl.get('input_rows')} rows in {rl['files']} files, one unit each, `--actors 3` on "
                   f"{', '.join(rl.get('actors_on', []))}, node_b killed {rl['kill_after_actor_start_s']} s after its actor started, "
                   f"{rl.get('units_done_at_kill')} unit(s) committed by then; the later units start with the actors that fit the "
-                  f"head's 2 CPUs with one CPU to spare, i.e. 1): exit {rl['first_run_rc']}, {rl['after_kill_s']} s after the kill.{resumed} Rows read {rl.get('rows_read')} = routed {rl.get('rows_routed')} "
+                  f"head's 2 CPUs, i.e. 2; reading, parsing and writing take no CPU): exit {rl['first_run_rc']}, {rl['after_kill_s']} s after the kill.{resumed} Rows read {rl.get('rows_read')} = routed {rl.get('rows_routed')} "
                   f"+ quarantined {rl.get('rows_quarantined')}: {rl.get('read_eq_routed_plus_quarantined')}; decisions "
                   f"{rl.get('decisions_written')}, rows written twice: **{rl.get('rows_written_twice')}**, good ids missing "
                   f"{rl.get('good_ids_missing')}, every good id once per λ: {rl.get('every_good_id_once_per_lambda')}, quarantine "

@@ -47,32 +47,53 @@ def _prompts(n: int) -> list[str]:
 
 
 def breakdown(path: Path) -> dict:
-    """Seconds per phase of one route-logs run, from its timeline file."""
+    """Seconds per phase of one route-logs run, from its timeline file. With several actors, embed
+    and decide seconds are per actor (their mean), and idle seconds are summed over the actors."""
     events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     first = {}
     for e in events:
         first.setdefault(e["event"], e["t"])
+    ready = {e["pid"]: e["t"] for e in events if e["event"] == "actor_ready"}
     batches = [e for e in events if e["event"] == "batch"]
     spans = sorted((e["t"] - e["embed_s"] - e["decide_s"], e["t"]) for e in batches)
-    busy = sum(b - a for a, b in spans)
+    idle = 0.0
+    for pid, t_ready in ready.items():
+        mine = [e for e in batches if e["pid"] == pid]
+        if mine:
+            idle += max(e["t"] for e in mine) - t_ready - sum(e["embed_s"] + e["decide_s"] for e in mine)
+    actors = max(1, len({e["pid"] for e in batches}))
     return {
         "until_actor_start_s": first["actor_start"] - first["run_start"],
         "actor_start_s": first["actor_ready"] - first["actor_start"],
-        "embed_s": sum(e["embed_s"] for e in batches),
-        "decide_s": sum(e["decide_s"] for e in batches),
-        "actor_idle_s": (spans[-1][1] - first["actor_ready"]) - busy if spans else None,
+        "actors": actors,
+        "embed_s": sum(e["embed_s"] for e in batches) / actors,
+        "decide_s": sum(e["decide_s"] for e in batches) / actors,
+        "actor_idle_s": idle if spans else None,
         "after_last_batch_s": first["run_end"] - spans[-1][1] if spans else None,
         "total_s": first["run_end"] - first["run_start"],
         "batches": len(batches),
     }
 
 
-def run(rows: int, repeats: int, threads: int, batch_size: int, work: Path) -> dict:
+def parse_pool(text: str) -> tuple[int | None, int | None]:
+    """``default`` (route-logs' own choice) or ``AxT``: A actors of T torch threads."""
+    if text == "default":
+        return None, None
+    try:
+        a, t = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--pools: {text!r} is not 'default' or AxT (e.g. 2x1)") from None
+    if a < 1 or t < 1:
+        raise argparse.ArgumentTypeError(f"--pools: {text!r}: actors and threads must be >= 1")
+    return a, t
+
+
+def run(rows: int, repeats: int, threads: int, batch_size: int, pools: list[str], work: Path) -> dict:
     import ray
     import torch
 
     from load_tests.artifacts import build_artifact
-    from router.batch.pipeline import RouteLogsConfig, route_logs
+    from router.batch.pipeline import RouteLogsConfig, pool_plan, route_logs
     from router.embeddings.sentence_transformer import SentenceTransformerEncoder
 
     prompts = _prompts(rows)
@@ -91,7 +112,9 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, work: Path) -> d
     os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     results = []
+    resolved = {}
     try:
+        resolved = {name: pool_plan(*parse_pool(name), gpu=False) for name in pools}
         for rep in range(repeats):
             t0 = time.perf_counter()
             X = raw_encoder.encode(prompts, batch_size=64, show_progress=False)
@@ -100,27 +123,30 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, work: Path) -> d
             results.append({"side": "raw encoder", "repeat": rep, "rows": rows, "seconds": raw_s, "rows_per_s": rows / raw_s,
                             "load1": os.getloadavg()[0]})  # fmt: skip
             print(f"raw   #{rep}: {rows / raw_s:.1f} rows/s", flush=True)
-
-            cfg = RouteLogsConfig(
-                artifact=artifact, input=str(src), out=str(work / f"out{rep}"), lambdas=[0.1, 1.0, 10.0],
-                batch_size=batch_size, actors=1, threads=threads, cache_dir=str(work / f"cache{rep}"),
-                timeline=str(work / f"timeline{rep}.jsonl"),
-            )  # fmt: skip
-            t0 = time.perf_counter()
-            summary = route_logs(cfg)
-            route_s = time.perf_counter() - t0
-            assert summary["rows_routed"] == rows and summary["rows_quarantined"] == 0
-            phases = breakdown(work / f"timeline{rep}.jsonl")
-            phases["embed_vs_raw"] = phases["embed_s"] / raw_s
-            results.append({"side": "route-logs", "repeat": rep, "rows": rows, "seconds": route_s, "rows_per_s": rows / route_s,
-                            "load1": os.getloadavg()[0], "phases": phases})  # fmt: skip
-            print(f"route #{rep}: {rows / route_s:.1f} rows/s", flush=True)
+            for name in pools:
+                actors, pool_threads = parse_pool(name)
+                tag = f"{name}-{rep}"
+                cfg = RouteLogsConfig(
+                    artifact=artifact, input=str(src), out=str(work / f"out-{tag}"), lambdas=[0.1, 1.0, 10.0],
+                    batch_size=batch_size, actors=actors, threads=pool_threads, cache_dir=str(work / f"cache-{tag}"),
+                    timeline=str(work / f"timeline-{tag}.jsonl"),
+                )  # fmt: skip
+                t0 = time.perf_counter()
+                summary = route_logs(cfg)
+                route_s = time.perf_counter() - t0
+                assert summary["rows_routed"] == rows and summary["rows_quarantined"] == 0
+                phases = breakdown(work / f"timeline-{tag}.jsonl")
+                phases["embed_vs_raw"] = phases["embed_s"] / raw_s
+                a, t = resolved[name]
+                results.append({"side": f"route-logs {name} ({a}x{t})", "pool": name, "repeat": rep, "rows": rows, "seconds": route_s,
+                                "rows_per_s": rows / route_s, "load1": os.getloadavg()[0], "phases": phases})  # fmt: skip
+                print(f"route {name} #{rep}: {rows / route_s:.1f} rows/s", flush=True)
         # Startup alone, in the same run: a fresh actor of the pool's class, constructed and its model
         # loaded (what route-logs pays before its first batch). Reported beside the end-to-end ratio.
         from router.batch.pipeline import RouteBatches
 
         t0 = time.perf_counter()
-        actor = ray.remote(num_cpus=1)(RouteBatches).remote(artifact, [1.0], "linear", None, threads, str(work / "cache-startup"), True)
+        actor = ray.remote(num_cpus=1)(RouteBatches).remote(artifact, [1.0], "linear", None, 1, str(work / "cache-startup"), True)
         ray.get(actor.ready.remote())
         startup_s = time.perf_counter() - t0
         ray.kill(actor)
@@ -128,33 +154,43 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, work: Path) -> d
     finally:
         ray.shutdown()
     raw = statistics.median(r["rows_per_s"] for r in results if r["side"] == "raw encoder")
-    route = statistics.median(r["rows_per_s"] for r in results if r["side"] == "route-logs")
-    route_s = statistics.median(r["seconds"] for r in results if r["side"] == "route-logs")
-    steady = rows / (route_s - startup_s) if route_s > startup_s else None
+    per_pool = {}
+    for name in pools:
+        mine = [r for r in results if r.get("pool") == name]
+        route = statistics.median(r["rows_per_s"] for r in mine)
+        route_s = statistics.median(r["seconds"] for r in mine)
+        steady = rows / (route_s - startup_s) if route_s > startup_s else None
+        per_pool[name] = {"actors": resolved[name][0], "threads": resolved[name][1], "route_logs_rows_per_s": route,
+                          "ratio": route / raw, "route_logs_rows_per_s_after_startup": steady,
+                          "ratio_after_startup": steady / raw if steady else None}  # fmt: skip
+    head = per_pool[pools[0]]
     return {
         "machine": machine_info(),
-        "settings": {"rows": rows, "repeats": repeats, "threads": threads, "batch_size": batch_size, "actors": 1,
+        "settings": {"rows": rows, "repeats": repeats, "threads": threads, "batch_size": batch_size, "pools": pools,
                      "lambdas": [0.1, 1.0, 10.0], "prompts": "routellm (distinct, first N)"},  # fmt: skip
         "runs": results,
         "raw_rows_per_s": raw,
-        "route_logs_rows_per_s": route,
-        "ratio": route / raw,
+        "pools": per_pool,
+        "headline_pool": pools[0],
+        "route_logs_rows_per_s": head["route_logs_rows_per_s"],
+        "ratio": head["ratio"],
         "actor_startup_seconds": startup_s,
-        "route_logs_rows_per_s_after_startup": steady,
-        "ratio_after_startup": steady / raw if steady else None,
+        "route_logs_rows_per_s_after_startup": head["route_logs_rows_per_s_after_startup"],
+        "ratio_after_startup": head["ratio_after_startup"],
         "goal": GOAL,
-        "meets_goal": route / raw >= GOAL,
+        "meets_goal": head["ratio"] >= GOAL,
     }
 
 
 def _phase_reading(result: dict) -> str:
     """What the phase table says, in numbers: the ratio route-logs could reach if everything but the
     actor's start were free, and how much slower the encoder ran inside the pool."""
-    phases = [r["phases"] for r in result["runs"] if r.get("phases")]
+    head = result.get("headline_pool")
+    phases = [r["phases"] for r in result["runs"] if r.get("phases") and r.get("pool", head) == head]
     raw_s = statistics.median(r["seconds"] for r in result["runs"] if r["side"] == "raw encoder")
     start = statistics.median(p["until_actor_start_s"] + p["actor_start_s"] for p in phases)
     slower = statistics.median(p["embed_vs_raw"] for p in phases)
-    return (f"Reading it (medians): before its first batch the pool's actor costs {start:.1f} s (driver set-up, a worker "
+    return (f"Reading it (medians, pool {head or 'default'}): before its first batch the pool's actor costs {start:.1f} s (driver set-up, a worker "
             f"booting, the actor importing torch and sentence-transformers and loading the model), so even with every other "
             f"step free the ratio could reach at most {raw_s / (raw_s + start):.3f} on {result['settings']['rows']} rows; "
             f"inside the pool the same encoder took {slower:.2f}x the raw side's seconds (Ray's own processes, the driver's "
@@ -166,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=1500, help="prompts (default 1500)")
     p.add_argument("--repeats", type=int, default=2, help="alternating repeats per side (default 2)")
     p.add_argument("--threads", type=int, default=2, help="torch threads on both sides (default 2)")
-    p.add_argument("--batch-size", type=int, default=512, help="route-logs batch size (default 512)")
+    p.add_argument("--batch-size", type=int, default=512, help="route-logs --batch-size (default 512, route-logs' own)")
+    p.add_argument("--pools", default="default,1x2", help="route-logs actor pools to time, comma-separated: 'default' "
+                   "(route-logs' own choice) or AxT (A actors of T threads); the first is the headline (default: default,1x2)")
     p.add_argument("--out", default="results/bench_route_logs.json", help="JSON output path")
     p.add_argument("--update-md", action="store_true", help="rewrite the route-logs section of BENCHMARKS.md")
     p.add_argument("--from-json", default=None, help="do not measure: report (and --update-md) a JSON written earlier")
@@ -176,16 +214,28 @@ def main(argv: list[str] | None = None) -> int:
         result = json.loads(Path(args.from_json).read_text())
         s = result["settings"]
         args.rows, args.repeats, args.threads, args.batch_size = s["rows"], s["repeats"], s["threads"], s["batch_size"]
+        args.pools = ",".join(s.get("pools", ["1x2"]))
     else:
         with tempfile.TemporaryDirectory(prefix="bench-route-logs-") as tmp:
-            result = run(args.rows, args.repeats, args.threads, args.batch_size, Path(tmp))
+            pools = [x.strip() for x in args.pools.split(",") if x.strip()]
+            for name in pools:
+                try:
+                    parse_pool(name)
+                except argparse.ArgumentTypeError as exc:
+                    p.error(str(exc))
+            result = run(args.rows, args.repeats, args.threads, args.batch_size, pools, Path(tmp))
     # load1: the 1-minute load average right after the run (2 CPUs: above 2 means others were busy too)
     rows = [{k: r.get(k) for k in ("side", "repeat", "rows", "seconds", "rows_per_s", "load1")} for r in result["runs"]]
     table = print_table("route-logs vs raw encoder", rows)
-    phase_rows = [{"repeat": r["repeat"], **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r["phases"].items()}}
+    if result.get("pools"):
+        pool_rows = [{"pool": name, "actors x threads": f"{v['actors']}x{v['threads']}", "rows_per_s": round(v["route_logs_rows_per_s"], 1),
+                      "ratio": round(v["ratio"], 3), "ratio_after_startup": round(v["ratio_after_startup"], 3) if v["ratio_after_startup"] else None}
+                     for name, v in result["pools"].items()]  # fmt: skip
+        table += print_table("each pool against the raw encoder (medians over repeats)", pool_rows)
+    phase_rows = [{"pool": r.get("pool"), "repeat": r["repeat"], **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r["phases"].items()}}
                   for r in result["runs"] if r.get("phases")]  # fmt: skip
     phase_table = print_table("where route-logs' time went (seconds; embed_vs_raw = embed seconds / the raw side's seconds, same repeat)", phase_rows) if phase_rows else ""
-    verdict = f"ratio {result['ratio']:.3f} (median route-logs {result['route_logs_rows_per_s']:.1f} rows/s / median raw {result['raw_rows_per_s']:.1f} rows/s); goal >= {GOAL}: {'met' if result['meets_goal'] else 'NOT met'}"
+    verdict = f"{result.get('headline_pool', '1x2')} pool: ratio {result['ratio']:.3f} (median route-logs {result['route_logs_rows_per_s']:.1f} rows/s / median raw {result['raw_rows_per_s']:.1f} rows/s); goal >= {GOAL}: {'met' if result['meets_goal'] else 'NOT met'}"
     if result.get("actor_startup_seconds") is not None:
         verdict += (f". Without the one-time actor start and model load ({result['actor_startup_seconds']:.1f} s, measured "
                     f"separately in the same run): {result['route_logs_rows_per_s_after_startup']:.1f} rows/s, ratio "
@@ -194,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.from_json:
         write_json(result, args.out)
     if args.update_md:
-        cmd = f"python -m load_tests.bench_route_logs --rows {args.rows} --repeats {args.repeats} --threads {args.threads} --batch-size {args.batch_size} --out {args.out} --update-md"
+        cmd = f"python -m load_tests.bench_route_logs --rows {args.rows} --repeats {args.repeats} --threads {args.threads} --batch-size {args.batch_size} --pools {args.pools} --out {args.out} --update-md"
         body = (
             "## route-logs (Ray Data batch routing) vs the raw encoder\n\n"
             f"Command: `{cmd}` ({result['machine']['date_utc']} UTC, {result['machine']['cpus']} CPUs, torch {result['machine']['torch']}).\n"

@@ -68,9 +68,10 @@ class RouteLogsConfig(BaseModel):
     lambdas: list[float] = Field(default_factory=lambda: [1.0], min_length=1, description="Trade-offs λ; one output row per input row and λ.")
     reward: str = Field("linear", description="Reward: linear, exponential or routerbench.")
     batch_size: int = Field(512, ge=1, le=100_000, description="Prompts per map_batches call (one encoder call).")
-    actors: int = Field(1, ge=1, le=1024, description="Size of the embedding actor pool.")
+    actors: int | None = Field(None, ge=1, le=1024, description="Size of the embedding actor pool; default 1 on "
+                               "CPU (with every CPU's torch thread), one per GPU with gpu.")
     gpu: bool = Field(False, description="One GPU per actor; the encoder runs on CUDA.")
-    threads: int | None = Field(None, ge=1, le=256, description="torch threads per actor; default: the node's CPUs / actors.")
+    threads: int | None = Field(None, ge=1, le=256, description="torch threads per actor; default: the cluster's CPUs / actors.")
     quarantine: str | None = Field(None, description="Quarantine JSONL path; default <out>/quarantine.jsonl.")
     overwrite: bool = Field(False, description="Replace a non-empty output folder (when the new one is complete) "
                             "and discard an interrupted run's staging folder.")
@@ -449,22 +450,82 @@ def _file_sizes(files: InputFiles, paths: list[str]) -> dict[str, int]:
     return {i.path: int(i.size) for i in files.filesystem.get_file_info(paths)}
 
 
-def _actor_pool(requested: int):
-    """The unit's actor pool: ``requested`` actors to start with, but fewer than the CPUs the cluster
-    has now, and free to shrink to one. An actor pool holding every CPU starves the read and parse
-    tasks for good: after losing a node of a two-node cluster mid-run, 3 actors of 1 CPU on the 2
-    CPUs left, the parse task backpressured, no progress in minutes (load_tests.bench_node_kill)."""
+def pool_plan(actors: int | None, threads: int | None, gpu: bool) -> tuple[int, int]:
+    """(actors, torch threads per actor) for a unit, from the cluster as it is now (alive nodes only).
+
+    Default on CPU: one actor with every CPU's thread. Two 1-thread processes do encode faster than
+    one 2-thread one (on 2 CPUs: 1,500 routellm prompts in 37.6 s against 44-46 s, one call each),
+    but only on large calls; split into the batches that keep two actors evenly busy (188 prompts)
+    they took 45 s in plain Ray actors and about 1.6x that inside Ray Data (``load_tests.bench_route_logs
+    --pools default,2x1``). Default with ``gpu``: one actor per GPU."""
     import ray
+
+    resources = ray.cluster_resources()
+    cpus = max(1, int(resources.get("CPU", 1)))
+    have = max(1, int(resources.get("GPU", 0))) if gpu else cpus
+    wanted = actors or (have if gpu else 1)
+    size = min(wanted, have)
+    if size < wanted:
+        log.warning("%d actor(s) asked for, %d %s(s) in the cluster now: using %d", wanted, have, "GPU" if gpu else "CPU", size)
+    return size, threads or max(1, cpus // size)
+
+
+def _actor_pool(size: int):
+    """The unit's actor pool: ``size`` actors to start with, free to shrink to one.
+
+    It may hold every CPU: reading, parsing and writing take none (``IO_TASK_CPUS``). Before they
+    did, an actor pool holding every CPU starved them for good: after losing a node of a two-node
+    cluster mid-run, 3 actors of 1 CPU on the 2 CPUs left, the parse task backpressured, no
+    progress in minutes (load_tests.bench_node_kill). One task in flight per actor: a queued second
+    batch would wait behind the first while another actor idles at the end of the unit."""
     import ray.data
 
-    cpus = int(ray.cluster_resources().get("CPU", 1))  # alive nodes only
-    size = max(1, min(requested, cpus - 1))
-    if size < requested:
-        log.warning("%d actor(s) asked for, %d CPU(s) in the cluster now: using %d so the read tasks keep a CPU", requested, cpus, size)
-    return ray.data.ActorPoolStrategy(min_size=1, max_size=size, initial_size=size)
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=size, initial_size=size, max_tasks_in_flight_per_actor=1)
 
 
-def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_files: list[str], threads: int) -> dict:
+# Batches per actor in a unit, at least: the last batch of a unit is where the pool's actors wait
+# for each other, so it should be short.
+BATCHES_PER_ACTOR = 4
+MIN_BATCH = 32
+
+
+def _estimate_rows(files: InputFiles, paths: list[str], sizes: dict[str, int]) -> int:
+    """Rows in these input files, roughly: Parquet from its footers; JSONL from the bytes per line of
+    the first file's first MiB."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    parquet = [f for f in paths if f in set(files.parquet)]
+    for f in parquet:
+        with files.filesystem.open_input_file(f) as fh:
+            rows += pq.ParquetFile(fh).metadata.num_rows
+    jsonl = [f for f in paths if f not in set(parquet)]
+    if jsonl:
+        with files.filesystem.open_input_stream(jsonl[0]) as fh:
+            head = fh.read(1 << 20)
+        per_line = len(head) / max(1, head.count(b"\n"))
+        rows += int(sum(sizes[f] for f in jsonl) / max(per_line, 1.0))
+    return rows
+
+
+def unit_blocks(files: InputFiles, paths: list[str], pool: int, batch_size: int) -> tuple[int, int]:
+    """(prompts per actor call, Ray Data block bytes) for a unit, so that its rows reach every actor.
+
+    Ray Data hands an actor whole blocks, and a parsed file is one block up to 128 MiB, so with the
+    defaults one file feeds one actor however large the pool. The parse stage's blocks are cut to a
+    quarter of a batch (from the bytes per row), and the batch is shrunk to give each actor at
+    least ``BATCHES_PER_ACTOR`` batches (never below ``MIN_BATCH`` nor above ``batch_size``)."""
+    if pool == 1:  # nothing to share: the largest batches (least padding), Ray Data's own blocks
+        return batch_size, 0
+    sizes = _file_sizes(files, paths)
+    total = sum(sizes.values())
+    rows = max(1, _estimate_rows(files, paths, sizes))
+    batch = max(1, min(batch_size, max(MIN_BATCH, -(-rows // (BATCHES_PER_ACTOR * pool)))))
+    block_bytes = max(4096, int(total / rows * batch / 4))
+    return batch, block_bytes
+
+
+def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_files: list[str]) -> dict:
     """Route one unit of input files into ``decisions/<unit>`` (built under ``.tmp-<unit>``, renamed when done)."""
     import pyarrow.dataset as pads
     import ray.data
@@ -477,21 +538,38 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
     fs.create_dir(tmp, recursive=True)
     chosen = set(unit_files)
     unit = InputFiles(files.filesystem, [f for f in files.jsonl if f in chosen], [f for f in files.parquet if f in chosen])
-    parsed = parsed_dataset(unit, cfg.prompt_field, cfg.id_field)
+    pool, threads = pool_plan(cfg.actors, cfg.threads, cfg.gpu)
+    batch, block_bytes = unit_blocks(unit, unit_files, pool, cfg.batch_size)
+    # A dataset keeps the DataContext current when it is made: the unit's smaller blocks apply to
+    # its datasets only.
+    context = ray.data.DataContext.get_current()
+    before = context.target_max_block_size
+    if block_bytes:
+        context.target_max_block_size = min(block_bytes, before or block_bytes)
+    try:
+        parsed = parsed_dataset(unit, cfg.prompt_field, cfg.id_field)
+    finally:
+        context.target_max_block_size = before
     routed = parsed.filter(expr=good_rows(), num_cpus=IO_TASK_CPUS).drop_columns(["error", "raw"]).map_batches(
         RouteBatches,
         fn_constructor_kwargs={
             "artifact": cfg.artifact, "lambdas": cfg.lambdas, "reward": cfg.reward, "device": "cuda" if cfg.gpu else None,
             "threads": threads, "cache_dir": cfg.cache_dir, "use_cache": cfg.use_cache, "timeline": cfg.timeline,
         },  # fmt: skip
-        batch_size=cfg.batch_size,
+        batch_size=batch,
         batch_format="numpy",
-        compute=_actor_pool(cfg.actors),
+        compute=_actor_pool(pool),
         num_cpus=1,
         num_gpus=1 if cfg.gpu else 0,
     )
-    record_event(cfg.timeline, "unit_start", unit=key, files=len(unit_files))
-    routed.write_parquet(tmp, filesystem=fs, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    log.info("unit %s: %d file(s), %d actor(s) x %d thread(s), %d prompts per call, %d-byte blocks",
+             key, len(unit_files), pool, threads, batch, block_bytes)  # fmt: skip
+    record_event(cfg.timeline, "unit_start", unit=key, files=len(unit_files), actors=pool, threads=threads, batch=batch)
+    # One write task per ``batch_size`` prompts at least, however small the pool's batches: each
+    # 0-CPU task beyond the node's idle workers boots a worker process (about a CPU-second), which
+    # Ray stops again a second after it idles. Seen: 36 worker processes in one 104 s, 2-actor run.
+    routed.write_parquet(tmp, filesystem=fs, min_rows_per_file=cfg.batch_size * len(cfg.lambdas),
+                         ray_remote_args={"num_cpus": IO_TASK_CPUS})  # fmt: skip
     record_event(cfg.timeline, "unit_written", unit=key)
     n_bad = write_quarantine(parsed, fs, posixpath.join(tmp, UNIT_QUARANTINE))
     record_event(cfg.timeline, "unit_quarantined", unit=key)
@@ -524,8 +602,6 @@ def route_logs(cfg: RouteLogsConfig, on_unit_done: Callable[[dict], None] | None
 
     ``on_unit_done(manifest)`` is called after each unit is committed (progress; tests use it to
     interrupt a run at a known point)."""
-    import ray
-
     from router.core import Router
 
     record_event(cfg.timeline, "run_start")
@@ -559,13 +635,11 @@ def route_logs(cfg: RouteLogsConfig, on_unit_done: Callable[[dict], None] | None
                              "pass --overwrite to start over")  # fmt: skip
     pending = [f for f in all_files if f not in done]
 
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    threads = cfg.threads or max(1, cpus // cfg.actors)
-    log.info("routing %d of %d file(s) from %s (%d done before) with %d actor(s) x %d thread(s), λ=%s",
-             len(pending), len(all_files), cfg.input, len(all_files) - len(pending), cfg.actors, threads, cfg.lambdas)  # fmt: skip
+    log.info("routing %d of %d file(s) from %s (%d done before), λ=%s",
+             len(pending), len(all_files), cfg.input, len(all_files) - len(pending), cfg.lambdas)  # fmt: skip
     started = time.perf_counter()
     for i in range(0, len(pending), cfg.files_per_unit):
-        manifest = _route_unit(cfg, paths, files, pending[i : i + cfg.files_per_unit], threads)
+        manifest = _route_unit(cfg, paths, files, pending[i : i + cfg.files_per_unit])
         if on_unit_done is not None:
             on_unit_done(manifest)
     route_seconds = time.perf_counter() - started

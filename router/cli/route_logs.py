@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--lambda", dest="lambdas", default="1", help="comma-separated λ values, e.g. 0.1,1,10 (default: 1)")
     p.add_argument("--reward", default="linear", help="linear, exponential or routerbench (default: linear)")
     p.add_argument("--batch-size", type=int, default=512, help="prompts per actor call (default: 512)")
-    p.add_argument("--actors", type=int, default=1, help="embedding actors (default: 1; each takes 1 CPU, or 1 GPU with --gpu)")
+    p.add_argument("--actors", type=int, default=None, help="embedding actors, each taking 1 CPU (or 1 GPU with --gpu); "
+                   "default: 1, or one per GPU with --gpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads per actor (default: CPUs / actors)")
     p.add_argument("--gpu", action="store_true", help="run the encoder on one GPU per actor")
     p.add_argument("--quarantine", default=None, help="quarantine JSONL path (default: OUT/quarantine.jsonl)")

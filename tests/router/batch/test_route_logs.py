@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import ray
 
 from router.batch.pipeline import RouteLogsConfig, route_logs
 
@@ -96,6 +97,33 @@ def test_timeline_says_where_the_time_went(ray_session, tiny_artifact, log_jsonl
     assert phases["batches"] == 3
     parts = phases["until_actor_start_s"] + phases["actor_start_s"] + phases["embed_s"] + phases["decide_s"]
     assert 0 < parts <= phases["total_s"]
+
+
+def test_a_pool_shares_one_file(ray_session, tiny_artifact, tmp_path):
+    """One input file is one Ray Data block unless cut: a 2-actor pool must still give both actors
+    batches, and route every row once."""
+    src = tmp_path / "one.jsonl"
+    src.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i} about topic {i % 7}"}) + "\n" for i in range(600)))
+    timeline = tmp_path / "timeline.jsonl"
+    summary = route_logs(RouteLogsConfig(artifact=tiny_artifact, input=str(src), out=str(tmp_path / "out"), actors=2, threads=1,
+                                         batch_size=512, cache_dir=str(tmp_path / "cache"), timeline=str(timeline)))  # fmt: skip
+    assert summary["rows_routed"] == 600
+    events = [json.loads(line) for line in timeline.read_text().splitlines()]
+    unit = next(e for e in events if e["event"] == "unit_start")
+    assert (unit["actors"], unit["threads"]) == (2, 1) and unit["batch"] < 512  # shrunk so both actors get batches
+    batches = [e for e in events if e["event"] == "batch"]
+    assert sum(e["rows"] for e in batches) == 600 and len({e["pid"] for e in batches}) == 2
+    ids = pd.read_parquet(tmp_path / "out" / "decisions")["id"]
+    assert ids.nunique() == 600 and len(ids) == 600
+
+
+def test_pool_plan_fits_the_cluster(ray_session):
+    from router.batch.pipeline import pool_plan
+
+    cpus = int(ray.cluster_resources()["CPU"])
+    assert pool_plan(None, None, gpu=False) == (1, cpus)  # default: one actor with every CPU's thread
+    assert pool_plan(cpus + 3, None, gpu=False) == (cpus, 1)  # never more actors than CPUs
+    assert pool_plan(1, 3, gpu=False) == (1, 3)
 
 
 def test_messages_route_like_their_user_text(ray_session, tiny_artifact, tmp_path):
