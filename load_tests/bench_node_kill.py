@@ -60,7 +60,7 @@ def _wait_for_marker(cluster: LocalCluster, node: str, marker: str, proc: subpro
 
 # -- 1. Serve ------------------------------------------------------------------------------------
 def serve_part(artifact: str, backends: str, work: Path, prompts: list[str]) -> dict:
-    from load_tests.multinode import EMBEDDER_LOG_MARKER, decisions, kill_and_wait_for_answers, route, serve_config, serve_run
+    from load_tests.multinode import EMBEDDER_LOG_MARKER, decisions, fallback_head_cpus, kill_and_wait_for_answers, route, serve_config, serve_run
     from router.core import Router
 
     local = Router.load(artifact)
@@ -73,9 +73,11 @@ def serve_part(artifact: str, backends: str, work: Path, prompts: list[str]) -> 
             for (m, s), (em, eq, ec) in zip(got, expected[lam]))  # fmt: skip
 
     app_args = {"artifact_path": artifact, "backends_file": backends, "embedder_threads": 1}
-    with LocalCluster(head_cpus=1) as cluster, Timer() as t_all:
+    config = serve_config(app_args, free_port())
+    # Room on the head for the Embedder's fallback (a 1-CPU head left it none: all 504s for 300 s).
+    with LocalCluster(head_cpus=fallback_head_cpus(config)) as cluster, Timer() as t_all:
         cluster.add_node("node_b", num_cpus=1)
-        with serve_run(cluster, serve_config(app_args, free_port()), work / "serve", timeout_s=400) as url:
+        with serve_run(cluster, config, work / "serve", timeout_s=400) as url:
             before = [route(url, prompts, lam, timeout_ms=30000) for lam in LAMBDAS]
             placed = sorted(cluster.nodes_running(EMBEDDER_LOG_MARKER))
             out = kill_and_wait_for_answers(cluster, "node_b", url, prompts, 1.0, timeout_s=300)

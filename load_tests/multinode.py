@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import subprocess
 import sys
 import time
@@ -50,6 +51,15 @@ def serve_config(app_args: dict, port: int, embedder_node: str = "node_b", head:
             opts["label_selector"] = {"router-node": head}
         dep["ray_actor_options"] = opts
     return cfg
+
+
+def fallback_head_cpus(config: dict) -> int:
+    """CPUs the head needs to hold every deployment of ``config`` once the Embedder has fallen back to
+    it (one replica each, as :func:`serve_config` sets): the sum of their ``num_cpus``, rounded up.
+    With fewer, a lost Embedder node leaves the replacement nowhere to start (all 504s)."""
+    (app,) = config["applications"]
+    total = sum(float((d.get("ray_actor_options") or {}).get("num_cpus", 1)) for d in app["deployments"])
+    return max(1, math.ceil(total - 1e-9))
 
 
 @contextlib.contextmanager
