@@ -6,7 +6,6 @@ and answers the same again. The stub backend (a test double) stands in for every
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
