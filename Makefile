@@ -56,7 +56,7 @@ bench: install
 	$(PY) -m load_tests.suite --out results/load-colocated --colocated
 	$(PY) load_tests/bench_hops.py --ingress python-proxy,haproxy --update-md \
 	  --variants '[{"name": "floor", "floor": true}, {"name": "split"}, {"name": "colocated", "args": {"layout": "colocated"}}]'
-	$(PY) -m load_tests.bench_route_logs --rows 1500 --repeats 2 --update-md
+	$(PY) -m load_tests.bench_route_logs --rows 1500 --repeats 2 --pools default,2x1 --update-md
 	$(PY) -m load_tests.bench_budget --out results/budget
 
 # `make compare`: the cross-attention comparison on both bundled datasets (README section

@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=2, help="alternating repeats per side (default 2)")
     p.add_argument("--threads", type=int, default=2, help="torch threads on both sides (default 2)")
     p.add_argument("--batch-size", type=int, default=512, help="route-logs --batch-size (default 512, route-logs' own)")
-    p.add_argument("--pools", default="default,1x2", help="route-logs actor pools to time, comma-separated: 'default' "
-                   "(route-logs' own choice) or AxT (A actors of T threads); the first is the headline (default: default,1x2)")
+    p.add_argument("--pools", default="default", help="route-logs actor pools to time, comma-separated: 'default' "
+                   "(route-logs' own choice) or AxT (A actors of T threads); the first is the headline (default: default)")
     p.add_argument("--out", default="results/bench_route_logs.json", help="JSON output path")
     p.add_argument("--update-md", action="store_true", help="rewrite the route-logs section of BENCHMARKS.md")
     p.add_argument("--from-json", default=None, help="do not measure: report (and --update-md) a JSON written earlier")
