@@ -462,7 +462,9 @@ def pool_plan(actors: int | None, threads: int | None, gpu: bool) -> tuple[int, 
 
     resources = ray.cluster_resources()
     cpus = max(1, int(resources.get("CPU", 1)))
-    have = max(1, int(resources.get("GPU", 0))) if gpu else cpus
+    if gpu and int(resources.get("GPU", 0)) < 1:  # an actor asking for a GPU that is not there waits forever
+        raise ValueError("--gpu: the Ray cluster has no GPU (ray.cluster_resources() lists none)")
+    have = int(resources.get("GPU", 0)) if gpu else cpus
     wanted = actors or (have if gpu else 1)
     size = min(wanted, have)
     if size < wanted:
@@ -606,6 +608,7 @@ def route_logs(cfg: RouteLogsConfig, on_unit_done: Callable[[dict], None] | None
 
     record_event(cfg.timeline, "run_start")
     router = Router.load(cfg.artifact)  # fail fast, in the driver, on a bad artifact
+    pool_plan(cfg.actors, cfg.threads, cfg.gpu)  # and on a pool the cluster cannot hold (before any output)
     if router.needs_tokens and router.encoder_name.startswith("hash:"):
         raise ValueError(f"--artifact {cfg.artifact!r}: its variant needs token features, which a hash encoder has not")
     models = list(router.models)

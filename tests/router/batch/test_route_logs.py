@@ -124,6 +124,9 @@ def test_pool_plan_fits_the_cluster(ray_session):
     assert pool_plan(None, None, gpu=False) == (1, cpus)  # default: one actor with every CPU's thread
     assert pool_plan(cpus + 3, None, gpu=False) == (cpus, 1)  # never more actors than CPUs
     assert pool_plan(1, 3, gpu=False) == (1, 3)
+    if not ray.cluster_resources().get("GPU"):
+        with pytest.raises(ValueError, match="--gpu: the Ray cluster has no GPU"):
+            pool_plan(None, None, gpu=True)
 
 
 def test_messages_route_like_their_user_text(ray_session, tiny_artifact, tmp_path):
