@@ -17,7 +17,7 @@ from tests.serve_app.test_service import PROMPTS, artifact, local_decisions  # n
 pytestmark = [
     pytest.mark.ray,
     pytest.mark.slow,
-    # Once run on request only ("flaky in the full suite"). Later it failed every time: its 1-CPU head
+    # Once run on request only ("flaky in the full suite"). Later it failed in every run tried: its 1-CPU head
     # left the Embedder's replacement no room once deploy/serve_config.yaml became 1 + 0.5 + 0.5 CPUs
     # (all 504s). The head is now sized from the config (fallback_head_cpus).
 ]
