@@ -491,27 +491,26 @@ BATCHES_PER_ACTOR = 4
 MIN_BATCH = 32
 
 
-def _estimate_rows(files: InputFiles, paths: list[str], sizes: dict[str, int]) -> int:
+def _estimate_rows(files: InputFiles, sizes: dict[str, int]) -> int:
     """Rows in these input files, roughly: Parquet from its footers; JSONL from the bytes per line of
     the first file's first MiB."""
     import pyarrow.parquet as pq
 
     rows = 0
-    parquet = [f for f in paths if f in set(files.parquet)]
-    for f in parquet:
+    for f in files.parquet:
         with files.filesystem.open_input_file(f) as fh:
             rows += pq.ParquetFile(fh).metadata.num_rows
-    jsonl = [f for f in paths if f not in set(parquet)]
-    if jsonl:
-        with files.filesystem.open_input_stream(jsonl[0]) as fh:
+    if files.jsonl:
+        with files.filesystem.open_input_stream(files.jsonl[0]) as fh:
             head = fh.read(1 << 20)
         per_line = len(head) / max(1, head.count(b"\n"))
-        rows += int(sum(sizes[f] for f in jsonl) / max(per_line, 1.0))
+        rows += int(sum(sizes[f] for f in files.jsonl) / max(per_line, 1.0))
     return rows
 
 
-def unit_blocks(files: InputFiles, paths: list[str], pool: int, batch_size: int) -> tuple[int, int]:
-    """(prompts per actor call, Ray Data block bytes) for a unit, so that its rows reach every actor.
+def unit_blocks(files: InputFiles, pool: int, batch_size: int) -> tuple[int, int]:
+    """(prompts per actor call, Ray Data block bytes) for a unit's input files, so that its rows
+    reach every actor.
 
     Ray Data hands an actor whole blocks, and a parsed file is one block up to 128 MiB, so with the
     defaults one file feeds one actor however large the pool. The parse stage's blocks are cut to a
@@ -519,11 +518,10 @@ def unit_blocks(files: InputFiles, paths: list[str], pool: int, batch_size: int)
     least ``BATCHES_PER_ACTOR`` batches (never below ``MIN_BATCH`` nor above ``batch_size``)."""
     if pool == 1:  # nothing to share: the largest batches (least padding), Ray Data's own blocks
         return batch_size, 0
-    sizes = _file_sizes(files, paths)
-    total = sum(sizes.values())
-    rows = max(1, _estimate_rows(files, paths, sizes))
-    batch = max(1, min(batch_size, max(MIN_BATCH, -(-rows // (BATCHES_PER_ACTOR * pool)))))
-    block_bytes = max(4096, int(total / rows * batch / 4))
+    sizes = _file_sizes(files, files.jsonl + files.parquet)
+    rows = max(1, _estimate_rows(files, sizes))
+    batch = min(batch_size, max(MIN_BATCH, -(-rows // (BATCHES_PER_ACTOR * pool))))
+    block_bytes = max(4096, int(sum(sizes.values()) / rows * batch / 4))
     return batch, block_bytes
 
 
@@ -541,7 +539,7 @@ def _route_unit(cfg: RouteLogsConfig, paths: RunPaths, files: InputFiles, unit_f
     chosen = set(unit_files)
     unit = InputFiles(files.filesystem, [f for f in files.jsonl if f in chosen], [f for f in files.parquet if f in chosen])
     pool, threads = pool_plan(cfg.actors, cfg.threads, cfg.gpu)
-    batch, block_bytes = unit_blocks(unit, unit_files, pool, cfg.batch_size)
+    batch, block_bytes = unit_blocks(unit, pool, cfg.batch_size)
     # A dataset keeps the DataContext current when it is made: the unit's smaller blocks apply to
     # its datasets only.
     context = ray.data.DataContext.get_current()
