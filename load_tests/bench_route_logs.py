@@ -72,7 +72,38 @@ def breakdown(path: Path) -> dict:
         "after_last_batch_s": first["run_end"] - spans[-1][1] if spans else None,
         "total_s": first["run_end"] - first["run_start"],
         "batches": len(batches),
+        # The pool's CPU seconds: each actor's last reading (its whole life up to its last batch).
+        "pool_cpu_s": sum(max(e.get("cpu_s", 0.0) for e in batches if e["pid"] == pid) for pid in {e["pid"] for e in batches}),
     }
+
+
+# Ray Data's own actors (started once per Ray session), by class name (``cpu_groups``).
+RAY_DATA_ACTORS = ("_StatsActor", "AutoscalingCoordinator", "ActorLocationTracker")
+
+
+def cpu_groups(before: dict, after: dict, driver_pid: int) -> dict[str, float]:
+    """CPU seconds each group of processes used between two ``cluster.process_table`` readings:
+    the pool's actors, this driver (Ray Data's streaming executor), Ray Data's own actors, other
+    Ray workers (read/parse/write tasks, workers booting or idle), Ray's daemons (raylet, GCS,
+    dashboard, log monitor) and everything else on the machine. A process that started and exited
+    between the readings is not seen, so the groups are lower bounds."""
+    out = dict.fromkeys(("pool actors", "driver", "Ray Data actors", "other Ray workers", "Ray daemons", "other"), 0.0)
+    for pid, (_, title, seconds, cmdline) in after.items():
+        used = seconds - (before[pid][2] if pid in before and before[pid][1] == title else 0.0)
+        if pid == driver_pid:
+            key = "driver"
+        elif title.startswith("ray::") and "RouteBatches" in title:
+            key = "pool actors"
+        elif title.startswith("ray::") and any(a in title for a in RAY_DATA_ACTORS):
+            key = "Ray Data actors"
+        elif title.startswith("ray::"):
+            key = "other Ray workers"
+        elif "/ray/" in cmdline:
+            key = "Ray daemons"
+        else:
+            key = "other"
+        out[key] += max(0.0, used)
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 def parse_pool(text: str) -> tuple[int | None, int | None]:
@@ -93,6 +124,7 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, pools: list[str]
     import torch
 
     from load_tests.artifacts import build_artifact
+    from load_tests.cluster import process_table
     from router.batch.pipeline import RouteLogsConfig, pool_plan, route_logs
     from router.embeddings.sentence_transformer import SentenceTransformerEncoder
 
@@ -116,12 +148,12 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, pools: list[str]
     try:
         resolved = {name: pool_plan(*parse_pool(name), gpu=False) for name in pools}
         for rep in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             X = raw_encoder.encode(prompts, batch_size=64, show_progress=False)
-            raw_s = time.perf_counter() - t0
+            raw_s, raw_cpu = time.perf_counter() - t0, time.process_time() - c0
             assert X.shape == (rows, 384)
             results.append({"side": "raw encoder", "repeat": rep, "rows": rows, "seconds": raw_s, "rows_per_s": rows / raw_s,
-                            "load1": os.getloadavg()[0]})  # fmt: skip
+                            "load1": os.getloadavg()[0], "cpu_s": round(raw_cpu, 2)})  # fmt: skip
             print(f"raw   #{rep}: {rows / raw_s:.1f} rows/s", flush=True)
             for name in pools:
                 actors, pool_threads = parse_pool(name)
@@ -131,15 +163,17 @@ def run(rows: int, repeats: int, threads: int, batch_size: int, pools: list[str]
                     batch_size=batch_size, actors=actors, threads=pool_threads, cache_dir=str(work / f"cache-{tag}"),
                     timeline=str(work / f"timeline-{tag}.jsonl"),
                 )  # fmt: skip
-                t0 = time.perf_counter()
+                procs, t0 = process_table(), time.perf_counter()
                 summary = route_logs(cfg)
                 route_s = time.perf_counter() - t0
+                cpu = cpu_groups(procs, process_table(), os.getpid())
                 assert summary["rows_routed"] == rows and summary["rows_quarantined"] == 0
                 phases = breakdown(work / f"timeline-{tag}.jsonl")
+                cpu["pool actors"] = round(phases["pool_cpu_s"], 2)  # from the actors themselves (they may have exited)
                 phases["embed_vs_raw"] = phases["embed_s"] / raw_s
                 a, t = resolved[name]
                 results.append({"side": f"route-logs {name} ({a}x{t})", "pool": name, "repeat": rep, "rows": rows, "seconds": route_s,
-                                "rows_per_s": rows / route_s, "load1": os.getloadavg()[0], "phases": phases})  # fmt: skip
+                                "rows_per_s": rows / route_s, "load1": os.getloadavg()[0], "phases": phases, "cpu_s": cpu})  # fmt: skip
                 print(f"route {name} #{rep}: {rows / route_s:.1f} rows/s", flush=True)
         # Startup alone, in the same run: a fresh actor of the pool's class, constructed and its model
         # loaded (what route-logs pays before its first batch). Reported beside the end-to-end ratio.
@@ -197,6 +231,28 @@ def _phase_reading(result: dict) -> str:
             "streaming executor among them, share the CPUs). Larger inputs amortise the start; the slowdown stays.")
 
 
+def cpu_section(result: dict) -> str:
+    """The CPU seconds of each side and process group (runs with a CPU reading only), printed, and
+    the Markdown for BENCHMARKS.md ("" when no run has one)."""
+    raw_cpu = {r["repeat"]: r["cpu_s"] for r in result["runs"] if r["side"] == "raw encoder" and "cpu_s" in r}
+    rows = [{"pool": r["pool"], "repeat": r["repeat"], "raw_side": raw_cpu.get(r["repeat"]), **r["cpu_s"],
+             "all_but_pool": round(sum(v for k, v in r["cpu_s"].items() if k not in ("pool actors", "other")), 2)}
+            for r in result["runs"] if isinstance(r.get("cpu_s"), dict)]  # fmt: skip
+    if not rows:
+        return ""
+    table = print_table("where the CPU went (CPU seconds over each run, from /proc; raw_side = the raw encode's own process)", rows)
+    head = [r for r in rows if r["pool"] == result.get("headline_pool") and r["raw_side"]]
+    reading = ""
+    if head:
+        work = statistics.median(r["pool actors"] / r["raw_side"] for r in head)
+        beside = statistics.median(r["all_but_pool"] for r in head)
+        reading = (f"Pool {head[0]['pool']} (medians): its actors used {work:.2f}x the raw side's CPU seconds (their imports and model load included, which the raw side had before its clock started), and Ray and Ray "
+                   f"Data used {beside:.1f} CPU-seconds beside them on the same CPUs (`all_but_pool`; `other` = processes "
+                   "outside Ray). ")
+    return (f"{table}\n{reading}Processes that started and exited within a run are not seen, so the groups are lower "
+            "bounds.\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=1500, help="prompts (default 1500)")
@@ -235,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     phase_rows = [{"pool": r.get("pool"), "repeat": r["repeat"], **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r["phases"].items()}}
                   for r in result["runs"] if r.get("phases")]  # fmt: skip
     phase_table = print_table("where route-logs' time went (seconds; embed_vs_raw = embed seconds / the raw side's seconds, same repeat)", phase_rows) if phase_rows else ""
+    cpu_table = cpu_section(result)
     verdict = f"{result.get('headline_pool', '1x2')} pool: ratio {result['ratio']:.3f} (median route-logs {result['route_logs_rows_per_s']:.1f} rows/s / median raw {result['raw_rows_per_s']:.1f} rows/s); goal >= {GOAL}: {'met' if result['meets_goal'] else 'NOT met'}"
     if result.get("actor_startup_seconds") is not None:
         verdict += (f". Without the one-time actor start and model load ({result['actor_startup_seconds']:.1f} s, measured "
@@ -257,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Raw JSON: `{args.out}`.\n"
             f"{table}\n**{verdict}**\n\n"
             + (f"{phase_table}\nThe phases come from the route-logs side's `--timeline` file. {_phase_reading(result)}\n" if phase_table else "")
+            + cpu_table
         )
         update_benchmarks_md(body, section=SECTION)
     return 0

@@ -309,6 +309,28 @@ def _raylet_pid() -> int | None:
         return None
 
 
+def process_table() -> dict[int, tuple[int, str, float, str]]:
+    """Every process of this machine as ``{pid: (parent pid, title, CPU seconds so far, command
+    line)}`` (user + system, from ``/proc``; the title is the command line's first word, which Ray
+    sets to ``ray::<actor or task>`` in its workers). ``{}`` where there is no ``/proc``."""
+    proc = Path("/proc")
+    if not proc.exists():
+        return {}
+    tick = __import__("os").sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, str, float, str]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, ValueError):
+            continue
+        procs[int(entry.name)] = (int(fields[1]), argv[0], (int(fields[11]) + int(fields[12])) / tick, " ".join(argv).strip())
+    return procs
+
+
 def serve_cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) used so far by each Serve process of this driver's Ray node:
     ``{"proxy": s, "haproxy": s, "Dispatcher": s, "Embedder": s, "Scorer": s}`` (replicas of one deployment summed).
@@ -318,23 +340,11 @@ def serve_cpu_seconds() -> dict[str, float]:
     CPU each request costs in each process: wall-clock latencies on a shared machine move with
     everyone else's load, CPU time per request much less."""
     raylet = _raylet_pid()
-    proc = Path("/proc")
-    if raylet is None or not proc.exists():
+    if raylet is None:
         return {}
-    tick = __import__("os").sysconf("SC_CLK_TCK")
-    procs: dict[int, tuple[int, str, float]] = {}  # pid -> (parent pid, command, CPU seconds)
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-        except (OSError, ValueError):
-            continue
-        procs[int(entry.name)] = (int(fields[1]), title, (int(fields[11]) + int(fields[12])) / tick)
+    procs = process_table()
     out: dict[str, float] = {}
-    for ppid, title, seconds in procs.values():
+    for ppid, title, seconds, _ in procs.values():
         if ppid == raylet and "ProxyActor" in title:
             key = "proxy"
         elif ppid == raylet and "ServeReplica:" in title:

@@ -247,7 +247,10 @@ class RouteBatches:
             out[f"cost[{m}]"] = np.tile(pred.cost[:, j], k)
         out["source"] = np.tile(batch["source"], k)
         out["line"] = np.tile(batch["line"], k)
-        record_event(self.timeline, "batch", rows=n, embed_s=embedded - started, decide_s=time.perf_counter() - embedded)
+        # cpu_s: this actor's CPU seconds so far (all threads, the model load included); the pool's
+        # processes may be gone before anyone outside could read them.
+        record_event(self.timeline, "batch", rows=n, embed_s=embedded - started, decide_s=time.perf_counter() - embedded,
+                     cpu_s=time.process_time())  # fmt: skip
         return out
 
 

@@ -95,6 +95,7 @@ def test_timeline_says_where_the_time_went(ray_session, tiny_artifact, log_jsonl
     assert {e["pid"] for e in batches} != {events[0]["pid"]}  # batches ran in the pool's actor, not the driver
     phases = breakdown(timeline)
     assert phases["batches"] == 3
+    assert all(e["cpu_s"] > 0 for e in batches) and phases["pool_cpu_s"] >= max(e["cpu_s"] for e in batches)
     parts = phases["until_actor_start_s"] + phases["actor_start_s"] + phases["embed_s"] + phases["decide_s"]
     assert 0 < parts <= phases["total_s"]
 
