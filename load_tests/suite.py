@@ -191,6 +191,7 @@ class Suite:
             cluster.wait_healthy_deployments(name)
         # Torch threads per step (the goal: never more than the CPUs), as planned from the options.
         self.summary.setdefault("threads", {}).setdefault(self.step, []).append(plan)
+        self.plan = plan
         print(f"[deploy] {name}: {json.dumps(options or {})} {json.dumps(args_update or {})} ready in {t.seconds:.1f} s; "
               f"torch threads {plan['line']}", flush=True)
         return self.service
@@ -210,7 +211,7 @@ class Suite:
         self.raw_enc = make_raw_encoder(self.encoder_name, device="cuda" if self.cfg.gpu else "cpu")
         self.raw_throughput = lambda mix: raw_encoder_throughput(unique_prompts(self.mix_prompts[mix][: self.cfg.raw_prompts]),
                                                                  self.raw_enc, batch_size=64)
-        self.raw_single = lambda mix: single_prompt_latency(unique_prompts(self.mix_prompts[mix][:20]), self.raw_enc)
+        self.raw_single = lambda mix, threads=None: single_prompt_latency(unique_prompts(self.mix_prompts[mix][:20]), self.raw_enc, threads)
         self.summary["steps"]["encoder"] = {}
 
         from serve_app.testing.stub_backend import StubBackend
@@ -380,15 +381,27 @@ class Suite:
 
         n = self.cfg.overhead_requests
         rows, per_mix = [], {}
+        plan = getattr(self, "plan", {})
+        encoder_threads = (plan.get("Dispatcher") or plan.get("Embedder") or {}).get("threads_each")
         for mix in self.cfg.mixes:
             raw = self.raw_single(mix)
+            # The raw encoder again at the threads the deployed encoder runs (the split Embedder has
+            # fewer than the machine's): what of the difference is Serve, and what is threads.
+            same = self.raw_single(mix, encoder_threads) if encoder_threads and encoder_threads != raw["threads"] else None
             route = self.load(prompts=self.mix_prompts[mix], concurrency=1, max_requests=n, duration_s=120)
             over = route.latency_ms["p50"] - raw["p50_ms"]
             per_mix[mix] = {"raw_single": raw, "route": _res(route), "route_p50_ms": route.latency_ms["p50"], "overhead_p50_ms": over}
-            rows.append({"prompts": mix, "what": "raw encoder, one prompt per call", "p50": raw["p50_ms"], "p95": raw["p95_ms"], "p99": None})
+            rows.append({"prompts": mix, "what": f"raw encoder, one prompt per call ({raw['threads']} threads)", "p50": raw["p50_ms"],
+                         "p95": raw["p95_ms"], "p99": None})  # fmt: skip
+            if same:
+                rows.append({"prompts": mix, "what": f"raw encoder, one prompt per call ({same['threads']} thread(s), as deployed)",
+                             "p50": same["p50_ms"], "p95": same["p95_ms"], "p99": None})  # fmt: skip
             rows.append({"prompts": mix, "what": "/v1/route (1 prompt), concurrency 1",
                          **{k: route.latency_ms[k] for k in ("p50", "p95", "p99")}, "errors": route.errors})
             rows.append({"prompts": mix, "what": "**route p50 - raw p50**", "p50": over})
+            if same:
+                per_mix[mix].update(raw_single_as_deployed=same, overhead_p50_ms_as_deployed=route.latency_ms["p50"] - same["p50_ms"])
+                rows.append({"prompts": mix, "what": "route p50 - raw p50 at the deployed threads", "p50": route.latency_ms["p50"] - same["p50_ms"]})
         first = self.cfg.mixes[0]
         chat = self.load(endpoint="chat", concurrency=1, max_requests=n, duration_s=120)
         # The backend's own latency: the same chat body straight to the stand-in backend.
