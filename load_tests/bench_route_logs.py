@@ -85,11 +85,12 @@ def cpu_groups(before: dict, after: dict, driver_pid: int) -> dict[str, float]:
     """CPU seconds each group of processes used between two ``cluster.process_table`` readings:
     the pool's actors, this driver (Ray Data's streaming executor), Ray Data's own actors, other
     Ray workers (read/parse/write tasks, workers booting or idle), Ray's daemons (raylet, GCS,
-    dashboard, log monitor) and everything else on the machine. A process that started and exited
-    between the readings is not seen, so the groups are lower bounds."""
+    dashboard, log monitor) and everything else on the machine, each by its title at the end. A
+    process that started and exited between the readings is not seen, so the groups are lower bounds."""
     out = dict.fromkeys(("pool actors", "driver", "Ray Data actors", "other Ray workers", "Ray daemons", "other"), 0.0)
-    for pid, (_, title, seconds, cmdline) in after.items():
-        used = seconds - (before[pid][2] if pid in before and before[pid][1] == title else 0.0)
+    for pid, (_, title, seconds, cmdline, started) in after.items():
+        old = before.get(pid)
+        used = seconds - (old.cpu_s if old is not None and old.started == started else 0.0)  # same pid, new process: all of it
         if pid == driver_pid:
             key = "driver"
         elif title.startswith("ray::") and "RouteBatches" in title:

@@ -18,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE_CONFIG = REPO_ROOT / "deploy" / "serve_config.yaml"
@@ -309,15 +309,23 @@ def _raylet_pid() -> int | None:
         return None
 
 
-def process_table() -> dict[int, tuple[int, str, float, str]]:
-    """Every process of this machine as ``{pid: (parent pid, title, CPU seconds so far, command
-    line)}`` (user + system, from ``/proc``; the title is the command line's first word, which Ray
-    sets to ``ray::<actor or task>`` in its workers). ``{}`` where there is no ``/proc``."""
+class Proc(NamedTuple):
+    """One process in ``process_table``: ``started`` (clock ticks after boot) tells a reused pid apart."""
+
+    ppid: int
+    title: str  # the command line's first word, which Ray sets to ray::<actor or task> in its workers
+    cpu_s: float  # user + system so far
+    cmdline: str
+    started: int
+
+
+def process_table() -> dict[int, Proc]:
+    """Every process of this machine by pid, from ``/proc``; ``{}`` where there is none."""
     proc = Path("/proc")
     if not proc.exists():
         return {}
     tick = __import__("os").sysconf("SC_CLK_TCK")
-    procs: dict[int, tuple[int, str, float, str]] = {}
+    procs: dict[int, Proc] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -327,7 +335,7 @@ def process_table() -> dict[int, tuple[int, str, float, str]]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except (OSError, ValueError):
             continue
-        procs[int(entry.name)] = (int(fields[1]), argv[0], (int(fields[11]) + int(fields[12])) / tick, " ".join(argv).strip())
+        procs[int(entry.name)] = Proc(int(fields[1]), argv[0], (int(fields[11]) + int(fields[12])) / tick, " ".join(argv).strip(), int(fields[19]))
     return procs
 
 
@@ -344,7 +352,7 @@ def serve_cpu_seconds() -> dict[str, float]:
         return {}
     procs = process_table()
     out: dict[str, float] = {}
-    for ppid, title, seconds, _ in procs.values():
+    for ppid, title, seconds, *_ in procs.values():
         if ppid == raylet and "ProxyActor" in title:
             key = "proxy"
         elif ppid == raylet and "ServeReplica:" in title:

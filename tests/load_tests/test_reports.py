@@ -106,14 +106,20 @@ def test_replace_section_keeps_other_sections(tmp_path):
 
 def test_route_logs_cpu_groups_sort_processes_and_count_only_the_run():
     from load_tests.bench_route_logs import cpu_groups
+    from load_tests.cluster import Proc
 
-    before = {10: (1, "python", 5.0, "python bench.py"), 11: (2, "ray::_StatsActor", 1.0, "ray::_StatsActor"),
-              12: (2, "ray::IDLE", 2.0, "ray::IDLE"), 13: (1, "/x/ray/core/src/ray/raylet/raylet", 3.0, "/x/ray/core/src/ray/raylet/raylet --a")}
-    after = {10: (1, "python", 7.5, "python bench.py"), 11: (2, "ray::_StatsActor", 2.5, "ray::_StatsActor"),
-             # pid 12 now hosts a pool actor: a new title means a new life, all of its CPU counts
-             12: (2, "ray::MapWorker(MapBatches(RouteBatches))", 40.0, "ray::MapWorker(MapBatches(RouteBatches))"),
-             13: (1, "/x/ray/core/src/ray/raylet/raylet", 3.5, "/x/ray/core/src/ray/raylet/raylet --a"),
-             14: (2, "ray::ReadFiles", 0.75, "ray::ReadFiles"), 15: (1, "bash", 1.0, "bash -c x")}  # fmt: skip
+    def p(title, cpu_s, started=1, cmdline=None):
+        return Proc(1, title, cpu_s, cmdline or title, started)
+
+    raylet = "/x/ray/core/src/ray/raylet/raylet"
+    before = {10: p("python", 5.0, cmdline="python bench.py"), 11: p("ray::_StatsActor", 1.0), 12: p("ray::IDLE", 2.0),
+              13: p(raylet, 3.0), 16: p("ray::IDLE", 4.0)}  # fmt: skip
+    after = {10: p("python", 7.5, cmdline="python bench.py"), 11: p("ray::_StatsActor", 2.5),
+             # pid 12: the same process (same start), now a pool actor: only what it used since counts
+             12: p("ray::MapWorker(MapBatches(RouteBatches))", 40.0),
+             13: p(raylet, 3.5), 14: p("ray::ReadFiles", 0.75), 15: p("bash", 1.0, cmdline="bash -c x"),
+             # pid 16 reused by a new process (another start): all of its CPU counts
+             16: p("ray::IDLE", 0.5, started=9)}  # fmt: skip
     groups = cpu_groups(before, after, driver_pid=10)
-    assert groups == {"pool actors": 40.0, "driver": 2.5, "Ray Data actors": 1.5, "other Ray workers": 0.75,
+    assert groups == {"pool actors": 38.0, "driver": 2.5, "Ray Data actors": 1.5, "other Ray workers": 1.25,
                       "Ray daemons": 0.5, "other": 1.0}  # fmt: skip
