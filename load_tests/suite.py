@@ -157,6 +157,7 @@ class Suite:
         self.encoder_name = encoder_name(cfg.encoder)
         self.serve_config = cluster.GPU_SERVE_CONFIG if cfg.gpu else cluster.COLOCATED_SERVE_CONFIG if cfg.colocated else cluster.SERVE_CONFIG
         self.step = "setup"
+        self.plan: dict = {}  # the torch thread plan of the latest deploy (cluster.torch_thread_plan)
 
     # -- helpers ------------------------------------------------------------------------------
     def save(self, step: str, data) -> None:
@@ -381,8 +382,7 @@ class Suite:
 
         n = self.cfg.overhead_requests
         rows, per_mix = [], {}
-        plan = getattr(self, "plan", {})
-        encoder_threads = (plan.get("Dispatcher") or plan.get("Embedder") or {}).get("threads_each")
+        encoder_threads = (self.plan.get("Dispatcher") or self.plan.get("Embedder") or {}).get("threads_each")
         for mix in self.cfg.mixes:
             raw = self.raw_single(mix)
             # The raw encoder again at the threads the deployed encoder runs (the split Embedder has
@@ -400,8 +400,9 @@ class Suite:
                          **{k: route.latency_ms[k] for k in ("p50", "p95", "p99")}, "errors": route.errors})
             rows.append({"prompts": mix, "what": "**route p50 - raw p50**", "p50": over})
             if same:
-                per_mix[mix].update(raw_single_as_deployed=same, overhead_p50_ms_as_deployed=route.latency_ms["p50"] - same["p50_ms"])
-                rows.append({"prompts": mix, "what": "route p50 - raw p50 at the deployed threads", "p50": route.latency_ms["p50"] - same["p50_ms"]})
+                over_same = route.latency_ms["p50"] - same["p50_ms"]
+                per_mix[mix].update(raw_single_as_deployed=same, overhead_p50_ms_as_deployed=over_same)
+                rows.append({"prompts": mix, "what": "route p50 - raw p50 at the deployed threads", "p50": over_same})
         first = self.cfg.mixes[0]
         chat = self.load(endpoint="chat", concurrency=1, max_requests=n, duration_s=120)
         # The backend's own latency: the same chat body straight to the stand-in backend.
