@@ -174,6 +174,7 @@ def part_cross(name, table, run: Run) -> None:
 
 def part_ablation(name, table, run: Run) -> dict:
     from router.model.cross_attention import count_parameters
+    from router.model.gated import GatedPredictor
 
     train, test = _split(table)
     X, Xt = run.encoder.embed(train.prompts), run.encoder.embed(test.prompts)
@@ -189,14 +190,16 @@ def part_ablation(name, table, run: Run) -> dict:
         if variant == run.config.variant:
             run.default[name] = (router, prediction)
         est = router.predictor
-        best = est.history_[est.best_epoch_ - 1]
+        # The default router is the network behind its fallback (router.model.gated): read the network.
+        net = est.network_ if isinstance(est, GatedPredictor) else est
+        best = net.history_[net.best_epoch_ - 1]
         rows[variant] = {
             "test": _aiqs(prediction, test, router.c_ref),
             "val_aiq_linear": best.get("val_aiq"),
             "val_loss": best["val_loss"],
-            "parameters": count_parameters(est.network_),
+            "parameters": count_parameters(net.network_),
             "train_seconds": est.train_seconds_,
-            "best_epoch": est.best_epoch_,
+            "best_epoch": net.best_epoch_,
             "predict_prompts_per_second": len(Xt) / max(predict_seconds, 1e-9),
         }
         print(f"{name} ablation {variant}: {json.dumps(rows[variant])}", flush=True)

@@ -16,7 +16,8 @@ import json
 import sys
 import time
 
-BASE = dict(val_fraction=0.15, seed=0, product=False)
+# The network alone (fallback off): this study reads each network's own validation history.
+BASE = dict(val_fraction=0.15, seed=0, product=False, fallback="off")
 CANDIDATES = {
     "per-model cost norm, BCE, name init (first default)": {},
     "pooled cost norm": dict(cost_norm="pooled"),

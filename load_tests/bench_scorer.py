@@ -9,7 +9,9 @@ step the dispatcher applies), at 1 and 2 torch threads. Batch-of-1 latency is re
 The uncertainty-aware router (``router train --ensemble K``, :mod:`router.model.ensemble`) is timed
 the same way, side by side with the single network (interleaved per thread count, so both see the
 same machine load): ``ENSEMBLE`` members of ``ENSEMBLE_HIDDEN`` width each, with the shrinkage rule
-applied, and the ratio of its prompts/s to the single network's is reported (goal: >= 0.5).
+applied, and the ratio of its prompts/s to the single network's is reported (goal: >= 0.5). So is
+the default router (``fallback: gate_blend``): the same network behind the KNN blend and the
+distance gate, whose exact neighbour search over the stored training embeddings runs per batch.
 
     python -m load_tests.bench_scorer --out results/load/scorer.json
 """
@@ -29,6 +31,8 @@ DIM = 384
 # The shipped uncertainty-aware router: 4 members of width 64 (README, "Uncertainty in the product").
 ENSEMBLE = 4
 ENSEMBLE_HIDDEN = 64
+# The default router's neighbour index: as many stored training prompts as dcrouter's training side.
+GATED_TRAIN_ROWS = 3921
 
 
 def make_scorer(n_models: int = N_MODELS, dim: int = DIM, n_train: int = 2048, seed: int = 0, epochs: int = 2, hidden_dim: int | None = None):
@@ -66,6 +70,28 @@ def make_ensemble_scorer(members: int = ENSEMBLE, hidden_dim: int = ENSEMBLE_HID
     config = TrainConfig(hidden_dim=hidden_dim, max_epochs=epochs, patience=epochs, seed=seed)
     ens = EnsemblePredictor.from_fitted(config, UncertaintyConfig(members=members), nets, 0.05, prior, prior_cost)
     return Router(ens, encoder_name=f"synthetic:{dim}")
+
+
+def make_gated_scorer(n_train: int = GATED_TRAIN_ROWS, n_models: int = N_MODELS, dim: int = DIM, seed: int = 0, epochs: int = 2):
+    """The default router (``fallback: gate_blend``, :mod:`router.model.gated`): the single network
+    behind the KNN blend and the distance gate, with a neighbour index of ``n_train`` stored
+    training embeddings (dcrouter's 3,921 by default) and knobs that run every step (α = 0.5, a
+    finite gate), so each prediction pays for the neighbour search, the blend, the gate and σ."""
+    from router.core import Router
+    from router.gate import NeighbourIndex
+    from router.model.gated import GatedPredictor
+
+    net = make_scorer(n_models, dim, seed=seed, epochs=epochs).predictor
+    rng = np.random.default_rng(seed + 7)
+    X = rng.normal(size=(n_train, dim)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    quality = (rng.random((n_train, n_models)) < 0.5).astype(np.float64)
+    neighbours = NeighbourIndex(X, quality, net.config.fallback_k, net.config.fallback_blend_k)
+    params = {"alpha": 0.5, "quantile": 0.9, "scale": 0.3, "d0": 0.9, "s": 0.05}
+    prior_cost = np.array(list(net.prices_.values()))
+    gated = GatedPredictor.from_fitted(net.config.model_copy(update={"fallback": "gate_blend"}), net, neighbours, params,
+                                       quality.mean(axis=0), prior_cost)  # fmt: skip
+    return Router(gated, encoder_name=f"synthetic:{dim}")
 
 
 def time_scorer(router, batch: int = 1024, threads: int = 2, repeats: int = 20, seed: int = 1) -> dict:
@@ -113,17 +139,25 @@ def run(batch: int = 1024, threads: tuple[int, ...] = (1, 2), repeats: int = 20,
         member_hidden: int = ENSEMBLE_HIDDEN) -> dict:  # fmt: skip
     router = make_scorer()
     ensemble = make_ensemble_scorer(members, member_hidden)
-    rows, ens_rows = [], []
-    for t in threads:  # interleaved: the two sides of each ratio are measured at the same time
+    gated = make_gated_scorer()
+    rows, ens_rows, gated_rows = [], [], []
+    for t in threads:  # interleaved: the sides of each ratio are measured at the same time
         rows.append(time_scorer(router, batch, t, repeats))
         ens_rows.append(time_scorer(ensemble, batch, t, repeats))
-    ratio = [{"threads": a["threads"], "single_prompts_per_s": a["prompts_per_s"], "ensemble_prompts_per_s": b["prompts_per_s"],
-              "ratio": b["prompts_per_s"] / a["prompts_per_s"],
-              "ratio_with_decide": b["prompts_per_s_with_decide"] / a["prompts_per_s_with_decide"]}
-             for a, b in zip(rows, ens_rows)]  # fmt: skip
+        gated_rows.append(time_scorer(gated, batch, t, repeats))
+
+    def ratios(other_rows, name):
+        return [{"threads": a["threads"], "single_prompts_per_s": a["prompts_per_s"], f"{name}_prompts_per_s": b["prompts_per_s"],
+                 "ratio": b["prompts_per_s"] / a["prompts_per_s"],
+                 "ratio_with_decide": b["prompts_per_s_with_decide"] / a["prompts_per_s_with_decide"],
+                 "batch1_ratio": a["batch1_p50_ms"] / b["batch1_p50_ms"]}
+                for a, b in zip(rows, other_rows)]  # fmt: skip
+
     return {"kind": "scorer", "hidden_dim": router.config.hidden_dim, "variant": router.config.variant, "rows": rows,
-            "ensemble": {"members": members, "hidden_dim": member_hidden, "rows": ens_rows, "ratio": ratio,
-                         "goal": "ensemble prompts/s >= 0.5 x the single network's at batch 1,024"}}  # fmt: skip
+            "ensemble": {"members": members, "hidden_dim": member_hidden, "rows": ens_rows, "ratio": ratios(ens_rows, "ensemble"),
+                         "goal": "ensemble prompts/s >= 0.5 x the single network's at batch 1,024"},
+            "gated": {"fallback": "gate_blend", "stored_rows": GATED_TRAIN_ROWS, "rows": gated_rows, "ratio": ratios(gated_rows, "gated"),
+                      "goal": "default router (gate_blend) prompts/s >= 0.5 x the single network's at batch 1,024"}}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ens = result["ensemble"]
     print_table(f"uncertainty-aware scorer ({ens['members']} members, hidden {ens['hidden_dim']}, shrinkage rule)", ens["rows"])
     print_table("ensemble / single network, prompts/s (goal >= 0.5)", ens["ratio"])
+    gated = result["gated"]
+    print_table(f"default router: network + KNN blend + distance gate ({gated['stored_rows']} stored training prompts)", gated["rows"])
+    print_table("default router / single network, prompts/s (goal >= 0.5)", gated["ratio"])
     if args.out:
         write_json(result, args.out)
     return 0

@@ -29,9 +29,11 @@ N_BINS = 10
 _EPS = 1e-4
 
 
-def calibration_report(predicted: np.ndarray, observed: np.ndarray, models: Sequence[str] | None = None, n_bins: int = N_BINS) -> dict:
+def calibration_report(predicted: np.ndarray, observed: np.ndarray, models: Sequence[str] | None = None, n_bins: int = N_BINS,
+                       uncertainty: np.ndarray | None = None) -> dict:
     """``{"ece", "brier", "per_model": {model: ece}, "bins": [[lo, hi, count, mean q̂, mean q], ...]}``
-    of (N, M) predicted vs observed quality (empty bins are left out)."""
+    of (N, M) predicted vs observed quality (empty bins are left out); with the predictor's (N, M)
+    ``uncertainty`` also ``"uncertainty"``: whether σ ranks the errors (:func:`uncertainty_report`)."""
     p = np.asarray(predicted, dtype=np.float64)
     o = np.asarray(observed, dtype=np.float64)
     if p.shape != o.shape or p.ndim != 2 or p.size == 0:
@@ -52,11 +54,42 @@ def calibration_report(predicted: np.ndarray, observed: np.ndarray, models: Sequ
 
     ece, bins = ece_and_bins(p.ravel(), o.ravel())
     names = list(models) if models is not None else [str(j) for j in range(p.shape[1])]
-    return {
+    report = {
         "ece": ece,
         "brier": float(np.mean((p - o) ** 2)),
         "per_model": {m: ece_and_bins(p[:, j], o[:, j])[0] for j, m in enumerate(names)},
         "bins": bins,
+    }
+    if uncertainty is not None:
+        report["uncertainty"] = uncertainty_report(p, o, uncertainty)
+        report["sigma_error_spearman"] = report["uncertainty"]["error_spearman"]
+    return report
+
+
+def summary_keys(reports: Sequence[Mapping]) -> tuple[str, ...]:
+    """The numbers of calibration reports that are averaged over seeds and domains: ECE, Brier and,
+    where every report has a defined one, σ's rank correlation with the error."""
+    extra = ("sigma_error_spearman",) if reports and all(r.get("sigma_error_spearman") is not None for r in reports) else ()
+    return ("ece", "brier") + extra
+
+
+def uncertainty_report(predicted: np.ndarray, observed: np.ndarray, sigma: np.ndarray) -> dict:
+    """Does σ say where the predicted quality is wrong? Over all (prompt, model) pairs: the mean σ,
+    Spearman's ρ between σ and |q̂ − q|, and the mean |q̂ − q| in each quartile of σ (lowest
+    first). ρ > 0 and rising quartiles: σ is informative; ρ ≈ 0: it is noise."""
+    from scipy.stats import spearmanr
+
+    s = np.asarray(sigma, dtype=np.float64).ravel()
+    err = np.abs(np.asarray(predicted, dtype=np.float64) - np.asarray(observed, dtype=np.float64)).ravel()
+    if s.shape != err.shape:
+        raise ValueError(f"uncertainty {np.shape(sigma)} must have predicted's shape {np.shape(predicted)}")
+    # None where ρ is undefined (σ or the error constant): JSON has no NaN.
+    rho = float(spearmanr(s, err).statistic) if s.size > 1 and np.ptp(s) > 0 and np.ptp(err) > 0 else None
+    quartile = np.minimum((np.argsort(np.argsort(s, kind="stable"), kind="stable") * 4) // s.size, 3)
+    return {
+        "mean_sigma": float(s.mean()),
+        "error_spearman": rho,
+        "error_by_sigma_quartile": [float(err[quartile == k].mean()) if np.any(quartile == k) else None for k in range(4)],
     }
 
 

@@ -123,6 +123,10 @@ class Router:
 
         config = as_train_config(config)
         if ensemble is not None:
+            # An ensemble's members are networks: the default fallback applies to a single network
+            # only; one asked for explicitly cannot be combined with an ensemble.
+            if "fallback" not in config.model_fields_set:
+                config = config.model_copy(update={"fallback": "off"})
             if config.fallback != "off":
                 raise ValueError(f"fallback {config.fallback!r} and an ensemble cannot be combined (set fallback 'off' for an ensemble)")
             from router.model.ensemble import EnsemblePredictor

@@ -31,6 +31,9 @@ def config_from_context(ctx: BuildContext):
     if opts.get("train_config"):
         fields = {**load_train_config(opts["train_config"]).model_dump(exclude_unset=True), **fields}
     fields.setdefault("seed", ctx.seed)
+    if opts.get("network_only"):
+        # An ensemble member (router.uncertainty): the network alone, unless a fallback was asked for.
+        fields.setdefault("fallback", "off")
     return TrainConfig(**fields)
 
 

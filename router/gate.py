@@ -82,32 +82,60 @@ def absolute(reference: np.ndarray, quantile: float, scale: float) -> tuple[floa
 
 
 class NeighbourIndex:
-    """The training prompts' embeddings and observed quality behind an exact cosine neighbour search
-    (:class:`router.baselines.knn.KNNRouter`'s index): d and q̂_knn for new prompts."""
+    """The training prompts' embeddings and observed quality behind an exact cosine neighbour search:
+    d and q̂_knn for new prompts.
+
+    The search is a matrix product of unit vectors and ``torch.topk`` (unsorted, then the k
+    sorted), in chunks of ``CHUNK`` queries, at the caller's torch threads. It finds the same
+    neighbours as the KNN baseline's scikit-learn brute-force cosine search (the two differ only in
+    the order of exact ties), 3x faster at a batch of 1,024 and 15x for one prompt
+    (``load_tests.bench_scorer``), which is what a served request pays."""
+
+    CHUNK = 1024
 
     def __init__(self, X: np.ndarray, quality: np.ndarray, k: int = 10, blend_k: int = 40):
-        from router.baselines.knn import KNNRouter
-
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         # C order: safetensors writes the raw buffer (a Fortran-ordered table would come back transposed).
         self.quality = np.ascontiguousarray(quality, dtype=np.float64)
         if self.X.ndim != 2 or self.quality.shape[0] != len(self.X) or len(self.X) < 2:
             raise ValueError(f"neighbour index: embeddings {self.X.shape} and quality {self.quality.shape} must be (N >= 2) rows")
         self.k, self.blend_k = int(k), int(blend_k)
-        m = self.quality.shape[1]
-        # KNNRouter's cost estimate is not used here (zeros): only its index and training quality.
-        self.knn = KNNRouter(max(self.k, self.blend_k)).fit(self.X, self.quality, np.zeros_like(self.quality), [str(j) for j in range(m)])
+        self._unit = _unit_rows(self.X)
+
+    def neighbours(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k) cosine distances to the ``k`` nearest training prompts, nearest first, and their
+        training-row indices."""
+        import torch
+
+        k = min(int(k), len(self.X))
+        train = torch.from_numpy(self._unit)
+        Q = _unit_rows(np.asarray(X, dtype=np.float32))
+        dist, idx = np.empty((len(Q), k)), np.empty((len(Q), k), dtype=np.int64)
+        for lo in range(0, len(Q), self.CHUNK):
+            sims = torch.from_numpy(Q[lo : lo + self.CHUNK]) @ train.T
+            v, i = torch.topk(sims, k, dim=1, sorted=False)
+            order = torch.argsort(v, dim=1, descending=True, stable=True)
+            dist[lo : lo + self.CHUNK] = 1.0 - v.gather(1, order).double().numpy()
+            idx[lo : lo + self.CHUNK] = i.gather(1, order).numpy()
+        return dist, idx
 
     def query(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(d, q̂_knn): (N,) mean distance to the k nearest training prompts, (N, M) the mean
         observed quality of the blend_k nearest."""
-        dist, idx = self.knn.neighbours(X)
+        dist, idx = self.neighbours(X, max(self.k, self.blend_k))
         return dist[:, : self.k].mean(axis=1), self.quality[idx[:, : self.blend_k]].mean(axis=1)
 
     def reference(self) -> np.ndarray:
         """Each training prompt's mean distance to its k nearest other training prompts."""
-        dist, _ = self.knn.neighbours(self.X, self.k + 1)
+        dist, _ = self.neighbours(self.X, self.k + 1)
         return dist[:, 1:].mean(axis=1)  # column 0: the prompt itself (or an exact duplicate), distance 0
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero: cosine distance 1 to everything, as in
+    scikit-learn)."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.ascontiguousarray(X / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 @dataclass

@@ -181,8 +181,12 @@ def _build(ctx, family: str, rows: dict[str, str]):
     opts.setdefault("reward", next(iter(rows.values())))
     base = family_builder(family)
 
+    # Members are the family's plain predictors (no default fallback around each one: the
+    # ensemble's shrinkage is its own fallback).
+    member_opts = {**(ctx.options or {}), "network_only": True}
+
     def factory(seed: int) -> Predictor:
-        return base(replace(ctx, seed=seed, artifact=None))[0].predictor
+        return base(replace(ctx, seed=seed, artifact=None, options=member_opts))[0].predictor
 
     return [RouterEntry(UncertaintyRouter(factory, UncertaintyConfig(**opts), seed=ctx.seed), rows)]
 

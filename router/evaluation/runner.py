@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from router.baselines.prior import PriorPredictor
-from router.calibration import calibrated_entries, calibration_report, plot_reliability
+from router.calibration import calibrated_entries, calibration_report, plot_reliability, summary_keys
 from router.data.splits import domains, leave_one_domain_out
 from router.data.table import DataValidationError, RoutingTable
 from router.evaluation.bootstrap import ZERO, BootstrapConfig, Unit, compare_rows, format_intervals
@@ -208,7 +208,7 @@ def _calibration(predictions: Mapping[str, Prediction], q_test: np.ndarray, mode
     for row, pred in predictions.items():
         key = id(pred)
         if key not in reports:
-            reports[key] = calibration_report(pred.quality, q_test, models)
+            reports[key] = calibration_report(pred.quality, q_test, models, uncertainty=pred.uncertainty)
         out[row] = reports[key]
     return out
 
@@ -356,7 +356,7 @@ def summarise_cross_domain(per_domain: Mapping[str, dict], dataset: str, models:
             "no_router": {row: _pick(v, SUMMARY_ROUTER_KEYS) for row, v in r.get("no_router", {}).items()},
             "zero_router": _pick(r["zero_router"], ZERO_KEYS),
             "oracle": _pick(r["oracle"], ORACLE_KEYS),
-            **({"calibration": {row: _pick(v, ("ece", "brier")) for row, v in r["calibration"].items()}} if "calibration" in r else {}),
+            **({"calibration": {row: _pick(v, summary_keys([v])) for row, v in r["calibration"].items()}} if "calibration" in r else {}),
         }
         for d, r in per_domain.items()
     }
@@ -368,7 +368,10 @@ def summarise_cross_domain(per_domain: Mapping[str, dict], dataset: str, models:
         "oracle": domain_mean({d: sd[d]["oracle"] for d in sd}, ORACLE_KEYS),
     }
     if "calibration" in first:
-        mean["calibration"] = {row: domain_mean({d: sd[d]["calibration"][row] for d in sd}, ("ece", "brier")) for row in first["calibration"]}
+        mean["calibration"] = {}
+        for row in first["calibration"]:
+            reports = {d: sd[d]["calibration"][row] for d in sd}
+            mean["calibration"][row] = domain_mean(reports, summary_keys(list(reports.values())))
     out = {"dataset": dataset, "models": list(models), "cross_domain": {"domains": summary_domains, "mean": mean}}
     if "seeds" in first:
         out["seeds"] = first["seeds"]

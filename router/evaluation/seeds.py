@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from router.calibration import summary_keys
+
 ROUTER_KEYS = ("aiq", "aiq_routerbench", "max_quality", "cost_at_max_quality")
 ZERO_KEYS = ("aiq", "aiq_routerbench")
 ORACLE_KEYS = ("quality", "cost")
@@ -53,7 +55,10 @@ def aggregate_runs(runs: Sequence[dict], seeds: Sequence[int]) -> dict:
         "single_models": {m: spread([r["single_models"][m] for r in runs], ORACLE_KEYS) for m in first["single_models"]},
     }
     if "calibration" in first:
-        out["calibration"] = {row: spread([r["calibration"][row] for r in runs], ("ece", "brier")) for row in first["calibration"]}
+        out["calibration"] = {}
+        for row in first["calibration"]:
+            reports = [r["calibration"][row] for r in runs]
+            out["calibration"][row] = spread(reports, summary_keys(reports))
     out["runs"] = list(runs)
     return out
 

@@ -60,8 +60,10 @@ class TrainConfig(BaseModel):
     decision_temperature: float = Field(
         0.1, gt=0.0, le=10.0, description="listwise: softmax temperature over the models' rewards."
     )
+    # The default since issue 10's candidate runs (README, "Distance-gated fallback"): chosen on
+    # training-side validation only, and above the network alone in all four bundled settings.
     fallback: Literal["off", "gate", "blend", "gate_blend"] = Field(
-        "off",
+        "gate_blend",
         description="Around the network (router.gate): 'gate' shrinks q̂ and ĉ toward each model's training mean "
         "(the deployable no-router) with a weight that grows with the prompt's distance to its nearest training "
         "prompts; 'blend' mixes q̂ with the nearest training prompts' observed quality; 'gate_blend' both. The knobs "

@@ -27,6 +27,37 @@ import numpy as np
 from router.model.estimator import CostScaler, CrossAttentionPredictor
 
 
+def _through_fallback(grow):
+    """``grow`` (add_model / place_model) for the default router too: a
+    :class:`router.model.gated.GatedPredictor` has its network grown, and its neighbour index and
+    priors get a column for the new model. The stored training prompts were never answered by the
+    new model, so that column is the grown network's own prediction for them (the KNN blend then
+    averages the network over the neighbours for this model), and its prior quality and cost are
+    the probe set's means. The chosen knobs (α, d0, s) stay as they are."""
+    import functools
+
+    @functools.wraps(grow)
+    def wrapper(predictor, name, X_small, quality_small, cost_small, *args, **kwargs):
+        from router.gate import NeighbourIndex
+        from router.model.gated import GatedPredictor
+
+        if not isinstance(predictor, GatedPredictor):
+            return grow(predictor, name, X_small, quality_small, cost_small, *args, **kwargs)
+        predictor._check_fitted()
+        network = grow(predictor.network_, name, X_small, quality_small, cost_small, *args, **kwargs)
+        old = predictor.neighbours_
+        column = network.predict(old.X).quality[:, -1:]
+        neighbours = NeighbourIndex(old.X, np.concatenate([old.quality, column], axis=1), old.k, old.blend_k)
+        # grow() has checked the probe set.
+        prior = np.append(predictor.prior_, float(np.mean(quality_small)))
+        prior_cost = np.append(predictor.prior_cost_, float(np.mean(cost_small)))
+        return GatedPredictor.from_fitted(predictor.config, network, neighbours, predictor.params_, prior, prior_cost,
+                                          predictor.selection_, predictor.train_seconds_)  # fmt: skip
+
+    return wrapper
+
+
+@_through_fallback
 def add_model(
     predictor: CrossAttentionPredictor,
     name: str,
@@ -107,6 +138,7 @@ def add_model(
     return _grow(predictor, name, best_emb, None, c, mu, sigma)
 
 
+@_through_fallback
 def place_model(predictor: CrossAttentionPredictor, name: str, X_small, quality_small, cost_small, init=None) -> CrossAttentionPredictor:
     """A new predictor whose pool is ``predictor.models + (name,)``, placed with no gradient step
     from its performance profile on the small set (``model_repr`` profile/both); ``predictor`` is
@@ -132,8 +164,8 @@ def place_model(predictor: CrossAttentionPredictor, name: str, X_small, quality_
 
 def _check_probe(predictor, name, X_small, quality_small, cost_small):
     if not isinstance(predictor, CrossAttentionPredictor):
-        # A fallback's neighbour index and priors have no column for the new model (and an
-        # ensemble has K networks): growing them is not supported.
+        # An ensemble has K networks: growing it is not supported (a fallback router is grown
+        # through its network, _through_fallback).
         raise TypeError(f"adding a model needs a single cross-attention network, got {type(predictor).__name__}")
     predictor._check_fitted()
     if name in predictor.models:

@@ -202,11 +202,16 @@ class GatedPredictor(WrapsNetworks, Predictor):
         self._check_fitted()
         X = np.asarray(X, dtype=np.float32)
         p = self.network_.predict(X, tokens=tokens, mask=mask)
-        if self.params_["alpha"] == 1.0 and self.params_["d0"] == float("inf"):
-            return p  # off: the network alone (no neighbour search)
         d, q_knn = self.neighbours_.query(X)
+        # σ: how far apart the router's two estimates of each model's quality are, the network's and
+        # the nearest training prompts' observed mean (the std of a two-member ensemble,
+        # |q̂_net − q̂_knn| / 2). Reported as is, also where α or the gate leaves one of them out, as
+        # the ensemble reports its members' spread before shrinkage (router.uncertainty).
+        sigma = np.abs(p.quality - q_knn) / 2.0
+        if self.params_["alpha"] == 1.0 and self.params_["d0"] == float("inf"):
+            return Prediction(quality=p.quality, cost=p.cost, uncertainty=sigma)  # the network alone
         q, c, _ = combine(p.quality, p.cost, q_knn, d, self.prior_, self.prior_cost_, **{k: self.params_[k] for k in ("alpha", "d0", "s")})
-        return Prediction(quality=q, cost=c)
+        return Prediction(quality=q, cost=c, uncertainty=sigma)
 
     # -- artifacts ----------------------------------------------------------------------------
     def gate_state(self) -> dict:

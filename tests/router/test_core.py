@@ -94,9 +94,22 @@ def test_model_queries_without_prompts_is_refused(tmp_path):
         router.features(None, X=np.zeros((2, 384), dtype=np.float32))
 
 
-def test_single_network_reports_no_uncertainty(saved):
+def test_default_router_reports_its_two_estimates_spread_and_a_network_alone_none(saved):
     r, _ = saved
-    assert r.predict(["a"]).uncertainty is None and r.route("a").uncertainty is None
+    gated = r.predictor
+    assert gated.config.fallback == "gate_blend"  # the default
+    prompts = ["math question: a", "chat question: b"]
+    X = r.embed(prompts)
+    _, q_knn = gated.neighbours_.query(X)
+    sigma = r.predict(prompts).uncertainty
+    np.testing.assert_allclose(sigma, np.abs(gated.network_.predict(X).quality - q_knn) / 2.0)
+    decision = r.route(prompts[0])
+    assert set(decision.uncertainty) == set(r.models) and decision.uncertainty == pytest.approx(dict(zip(r.models, sigma[0])))
+
+    from router.data.synthetic import make_synthetic_table
+
+    alone = Router.train(make_synthetic_table(n=120, seed=1), FAST.model_copy(update={"fallback": "off"}), encoder="hash:64", use_cache=False)
+    assert alone.predict(["a"]).uncertainty is None and alone.route("a").uncertainty is None
 
 
 def test_ensemble_router_carries_uncertainty_to_the_decision(tmp_path):

@@ -68,7 +68,10 @@ def test_a_fallback_router_gets_the_training_domains(embedded_synthetic):  # noq
     train, _, X, _, enc = embedded_synthetic
     opts = {"encoder": enc, "cross_attention": {"hidden_dim": 8, "max_epochs": 2, "fallback": "gate", "fallback_domain_folds": 1}}
     (entry,) = family_builder("cross_attention")(BuildContext(seed=0, options=opts))
-    (plain,) = family_builder("cross_attention")(BuildContext(seed=0, options={"encoder": enc}))
-    assert entry.predictor.wants_domains and not plain.predictor.wants_domains
+    (default,) = family_builder("cross_attention")(BuildContext(seed=0, options={"encoder": enc}))
+    (plain,) = family_builder("cross_attention")(BuildContext(seed=0, options={"encoder": enc, "cross_attention": {"fallback": "off"}}))
+    (member,) = family_builder("cross_attention")(BuildContext(seed=0, options={"encoder": enc, "network_only": True}))
+    assert entry.predictor.wants_domains and default.predictor.wants_domains  # the default is gate_blend
+    assert not plain.predictor.wants_domains and not member.predictor.wants_domains  # an ensemble member: the network alone
     entry.predictor.fit(X, train.quality, train.cost, train.models, domains=domains(train.eval_names))
     assert entry.predictor.router.predictor.selection_["folds"][1].startswith("domain ")  # a real domain, not a k-means cluster
