@@ -135,9 +135,10 @@ def test_router_untrained_builds_the_gated_predictor(embedded_synthetic):
     assert router.predict_embedded(Xt).quality.shape == (len(Xt), len(train.models)) and not router.is_ensemble
 
 
-def test_adding_a_model_to_a_fallback_router_is_refused(gated, embedded_synthetic):
+def test_adding_a_model_to_a_fallback_router_checks_the_probe_set(gated, embedded_synthetic):
+    # Growing a fallback router works (tests/router/model/test_extend.py); bad probes are refused as for a network.
     from router.model.extend import add_model
 
     _, _, X, _, _ = embedded_synthetic
-    with pytest.raises(TypeError, match="single cross-attention network, got GatedPredictor"):
-        add_model(gated, "new", X[:10], np.ones(10), np.ones(10))
+    with pytest.raises(ValueError, match="at least 5"):
+        add_model(gated, "new", X[:3], np.ones(3), np.ones(3))
