@@ -73,6 +73,8 @@ class Run:
     routers: tuple[str, ...] = ROUTERS
     cross_routers: tuple[str, ...] = CROSS_ROUTERS
     only_domains: set | None = None
+    # --refresh: train only these families and merge them into the runs on disk (see _runs)
+    refresh: tuple[str, ...] = ()
     seeds: int = SEEDS
     resamples: int = RESAMPLES
     # dataset -> (router, test prediction) of the default config, trained once and shared by parts
@@ -109,61 +111,92 @@ def _context(run: Run):
     return BuildContext(seed=run.config.seed, options={"cross_attention": run.config.model_dump(exclude={"seed"}), "encoder": run.encoder})
 
 
+def _fingerprint(run: Run, routers) -> dict:
+    """What a stored evaluation was made with: a rerun reuses it only when this is unchanged (a
+    changed default, e.g. ``TrainConfig.fallback``, must not be served from old folds)."""
+    return {"encoder": run.encoder.name, "seeds": run.seeds, "routers": sorted(set(routers) | set(run.refresh)),
+            "cross_attention": run.config.model_dump(mode="json")}  # fmt: skip
+
+
+def _runs(directory: Path, split, routers, run: Run, dataset: str) -> tuple[list, str]:
+    """The seed runs of one evaluation directory and how they were obtained: ``reused`` (on disk,
+    made with this run's fingerprint), ``refreshed`` (``run.refresh``: only those families trained
+    now, merged into the runs on disk, whose other rows are kept as they are) or ``evaluated``."""
+    from router.evaluation.runner import evaluate_runs, load_runs, merge_runs
+
+    stored, results = directory / "runs.npz", directory / "results.json"
+    kept = load_runs(stored) if stored.exists() and results.exists() else []
+    if len(kept) != run.seeds:
+        kept = []
+    # A refresh that was interrupted resumes too: the folds it finished carry the new fingerprint.
+    # (The fingerprint sees configuration, not code: after a code change, delete the directory.)
+    if kept and json.loads(results.read_text()).get("run_config") == _fingerprint(run, routers):
+        return kept, "reused"
+    if run.refresh:
+        if not kept:
+            raise SystemExit(f"--refresh needs the {run.seeds} seed runs of a full evaluation on disk: {stored} is missing "
+                             f"or has another number of seeds; run without --refresh first")  # fmt: skip
+        fresh = evaluate_runs(split, run.seeds, list(run.refresh), run.encoder, _context(run), dataset=dataset)
+        return [merge_runs(k, n) for k, n in zip(kept, fresh)], "refreshed"
+    if kept:
+        log.info("%s: the runs on disk were made with another configuration; evaluating again", directory)
+    return evaluate_runs(split, run.seeds, list(routers), run.encoder, _context(run), dataset=dataset), "evaluated"
+
+
+def _write_runs(runs, how: str, directory: Path, routers, run: Run) -> dict:
+    from router.evaluation.bootstrap import BootstrapConfig
+    from router.evaluation.runner import combine_runs, save_runs, write_results
+
+    results = combine_runs(runs, _context(run), BootstrapConfig(resamples=run.resamples, seed=run.config.seed))
+    results["run_config"] = _fingerprint(run, routers)
+    if how == "refreshed":
+        results["refreshed"] = list(run.refresh)  # the other families' rows are from an earlier run
+    write_results(results, directory)
+    save_runs(runs, directory / "runs.npz")
+    return results
+
+
 def part_main(name, table, run: Run) -> None:
     from router.data.splits import train_test_split
-    from router.evaluation.bootstrap import BootstrapConfig
-    from router.evaluation.runner import evaluate_seeds, format_table, write_results
+    from router.evaluation.runner import format_table
 
-    results = evaluate_seeds(
-        lambda i: train_test_split(table, "auto", seed=42 + i), list(run.routers), run.encoder, _context(run), dataset=name,
-        seeds=run.seeds, bootstrap=BootstrapConfig(resamples=run.resamples, seed=run.config.seed),
-    )  # fmt: skip
-    write_results(results, run.out / name / "in_distribution")
+    directory = run.out / name / "in_distribution"
+    runs, how = _runs(directory, lambda i: train_test_split(table, "auto", seed=42 + i), run.routers, run, name)
+    results = _write_runs(runs, how, directory, run.routers, run) if how != "reused" else json.loads((directory / "results.json").read_text())
+    print(f"{name} in-distribution: {how}", flush=True)
     print(format_table(results), flush=True)
 
 
 def part_cross(name, table, run: Run) -> None:
     """Leave-one-domain-out, one fold at a time: each fold's results (``<domain>/results.json``)
     and its per-prompt choices (``<domain>/runs.npz``, for the pooled bootstrap) are written as soon
-    as they exist and a rerun skips folds already on disk (so a long run can be resumed).
+    as they exist and a rerun skips folds already on disk that were made with the same configuration
+    (so a long run can be resumed; :func:`_runs`).
     ``run.only_domains``: run just these held-out domains (e.g. to share folds between processes);
     the summary is written when every fold is on disk."""
     from router.data.splits import leave_one_domain_out
     from router.evaluation.bootstrap import BootstrapConfig
-    from router.evaluation.runner import (
-        combine_runs,
-        domain_dirname,
-        evaluate_runs,
-        format_cross_domain_table,
-        load_runs,
-        pooled_bootstrap,
-        save_runs,
-        summarise_cross_domain,
-        write_results,
-    )
+    from router.evaluation.runner import domain_dirname, format_cross_domain_table, pooled_bootstrap, summarise_cross_domain
 
-    ctx = _context(run)
     boot = BootstrapConfig(resamples=run.resamples, seed=run.config.seed)
     root = run.out / name / "cross_domain"
     per_domain, all_runs = {}, []
     folds = list(leave_one_domain_out(table))
     for domain, train, test in folds:
         fold = root / domain_dirname(domain)
-        if (fold / "runs.npz").exists() and (fold / "results.json").exists():
-            runs = load_runs(fold / "runs.npz")
-            if len(runs) == run.seeds:
-                per_domain[domain] = json.loads((fold / "results.json").read_text())
-                all_runs.extend(runs)
-                continue
         if run.only_domains and domain not in run.only_domains:
+            if (fold / "results.json").exists() and (fold / "runs.npz").exists():  # another process's fold
+                from router.evaluation.runner import load_runs
+
+                per_domain[domain] = json.loads((fold / "results.json").read_text())
+                all_runs.extend(load_runs(fold / "runs.npz"))
             continue
         t0 = time.perf_counter()
-        runs = evaluate_runs(lambda _: (train, test), run.seeds, list(run.cross_routers), run.encoder, ctx, dataset=f"{name}[{domain}]")
-        per_domain[domain] = combine_runs(runs, ctx, boot)
-        write_results(per_domain[domain], fold)
-        save_runs(runs, fold / "runs.npz")
+        runs, how = _runs(fold, lambda _: (train, test), run.cross_routers, run, f"{name}[{domain}]")
+        per_domain[domain] = (_write_runs(runs, how, fold, run.cross_routers, run) if how != "reused"
+                              else json.loads((fold / "results.json").read_text()))  # fmt: skip
         all_runs.extend(runs)
-        print(f"{name} cross-domain fold {domain}: {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"{name} cross-domain fold {domain}: {how} in {time.perf_counter() - t0:.0f} s", flush=True)
     if len(per_domain) < len(folds):
         print(f"{name} cross-domain: {len(per_domain)}/{len(folds)} folds on disk; summary not written yet", flush=True)
         return
@@ -457,6 +490,10 @@ def main(argv=None) -> int:
     p.add_argument("--domains", default=None, help="cross part: only these held-out domains (comma list)")
     p.add_argument("--cross-routers", default=",".join(CROSS_ROUTERS), help="router families of the cross-domain part")
     p.add_argument("--routers", default=",".join(ROUTERS), help="router families of the main (in-distribution) part")
+    p.add_argument("--refresh", default="",
+                   help="main/cross parts: train only these router families (comma list, e.g. cross_attention) and merge "
+                        "them into the seed runs on disk, keeping every other row as it is (after a change that "
+                        "leaves the baselines alone)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds of the main and cross parts (default {SEEDS})")
     p.add_argument("--bootstrap", type=int, default=RESAMPLES, help=f"paired bootstrap resamples (default {RESAMPLES}; 0 = none)")
     p.add_argument("--small", action="store_true",
@@ -490,6 +527,7 @@ def main(argv=None) -> int:
         routers=tuple(r for r in args.routers.split(",") if r.strip() and not (args.small and r.strip() == "mlp")),
         cross_routers=tuple(x.strip() for x in args.cross_routers.split(",") if x.strip()),
         only_domains=set(x.strip() for x in args.domains.split(",")) if args.domains else None,
+        refresh=tuple(x.strip() for x in args.refresh.split(",") if x.strip()),
         seeds=2 if args.small else args.seeds,
         resamples=50 if args.small else args.bootstrap,
     )

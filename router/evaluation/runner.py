@@ -315,6 +315,35 @@ def save_runs(runs: Sequence[Run], path: str | Path) -> None:
     np.savez_compressed(path, **arrays)
 
 
+def merge_runs(kept: Run, new: Run) -> Run:
+    """``kept`` with ``new``'s rows added, a row of the same name replaced by ``new``'s: refreshing
+    some router families of a stored evaluation without refitting the others (e.g. a changed
+    cross-attention default beside unchanged baselines). Both must be the same test set (same
+    observed quality and cost); the no-router rows, zero router, oracle and single models are the
+    test set's and stay ``kept``'s. RouterBench-form AIQ is recomputed over every row, as
+    :func:`evaluate_run` does, since it compares hulls at one common c_max."""
+    if kept.unit.quality.shape != new.unit.quality.shape or not (
+        np.array_equal(kept.unit.quality, new.unit.quality) and np.array_equal(kept.unit.cost, new.unit.cost)
+    ):
+        raise ValueError("merge_runs: the two runs are not of the same test set (observed quality/cost differ)")
+    if list(kept.results["models"]) != list(new.results["models"]):
+        raise ValueError(f"merge_runs: model order differs ({kept.results['models']} vs {new.results['models']})")
+    res = {**kept.results, "routers": {**kept.results["routers"], **new.results["routers"]},
+           "no_router": {**new.results.get("no_router", {}), **kept.results.get("no_router", {})},
+           "calibration": {**kept.results.get("calibration", {}), **new.results.get("calibration", {})}}  # fmt: skip
+    rows = {**res["routers"], **res["no_router"]}
+    hulls = {row: ndch(np.asarray(r["points"])[:, :2]) for row, r in rows.items()}
+    zero_hull = np.asarray(res["zero_router"]["points"])
+    rb = aiq_routerbench([*hulls.values(), zero_hull], common_c_max([*hulls.values(), zero_hull]))
+    for (row, r), value in zip(rows.items(), rb):
+        r = dict(r, aiq_routerbench=value)
+        (res["routers"] if row in res["routers"] else res["no_router"])[row] = r
+    res["zero_router"] = {**res["zero_router"], "aiq_routerbench": rb[-1]}
+    choices = {**kept.unit.choices, **new.unit.choices}
+    baselines = list(dict.fromkeys([b for b in kept.baselines if b not in new.results["routers"]] + new.baselines))
+    return Run(res, Unit(kept.unit.quality, kept.unit.cost, choices), baselines, {**kept.floors, **new.floors})
+
+
 def load_runs(path: str | Path) -> list[Run]:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))

@@ -35,9 +35,26 @@ def test_main_cross_and_tables(tmp_path, cache_dir, fast, capsys, monkeypatch):
     before = json.loads((out / name / "cross_domain" / "results.json").read_text())["cross_domain"]
     capsys.readouterr()
     assert compare.main([*args, "--parts", "cross"]) == 0
-    assert "cross-domain fold" not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert ": reused in" in printed and ": evaluated in" not in printed
     after = json.loads((out / name / "cross_domain" / "results.json").read_text())["cross_domain"]
     assert after["mean"] == before["mean"]
     for row, e in before["bootstrap"]["rows"].items():
         for key, d in e.items():
             assert after["bootstrap"]["rows"][row][key]["lo"] == pytest.approx(d["lo"], abs=1e-12)
+
+    # A changed cross-attention config is not served from the folds on disk: a plain rerun evaluates
+    # again; --refresh trains only the refreshed family and keeps the other rows as they were.
+    cfg.write_text(json.dumps({**fast, "max_epochs": 2}))
+    assert compare.main([*args, "--parts", "main", "--refresh", "cross_attention"]) == 0
+    assert "in-distribution: refreshed" in capsys.readouterr().out
+    ref = json.loads((out / name / "in_distribution" / "results.json").read_text())
+    assert ref["refreshed"] == ["cross_attention"] and ref["run_config"]["cross_attention"]["max_epochs"] == 2
+    assert ref["routers"]["knn_k40"]["aiq_seeds"] == ind["routers"]["knn_k40"]["aiq_seeds"]
+    assert set(ref["routers"]) == set(ind["routers"]) and "cross_attention_linear" in ref["bootstrap"]["rows"]
+    assert compare.main([*args, "--parts", "cross", "--domains", "none-such"]) == 0  # folds on disk, none trained
+    assert compare.main([*args, "--parts", "main"]) == 0
+    assert "in-distribution: reused" in capsys.readouterr().out  # the refresh wrote the new fingerprint
+    cfg.write_text(json.dumps({**fast, "max_epochs": 1}))
+    assert compare.main([*args, "--parts", "main"]) == 0
+    assert "in-distribution: evaluated" in capsys.readouterr().out

@@ -202,3 +202,22 @@ def test_runs_round_trip_through_disk(synthetic_table, hashing_encoder, tmp_path
     cfg = BootstrapConfig(resamples=100)
     x, y = runner.pooled_bootstrap(runs, cfg), runner.pooled_bootstrap(back, cfg)
     assert x["rows"]["knn_k5"]["vs_zero_router"]["lo"] == pytest.approx(y["rows"]["knn_k5"]["vs_zero_router"]["lo"], abs=1e-12)
+
+
+def test_merged_runs_equal_one_evaluation_of_every_family(synthetic_table, hashing_encoder):
+    """Refreshing one family of a stored evaluation (runner.merge_runs) gives what evaluating every
+    family at once gives: the same rows, choices and RouterBench-form AIQ (its common c_max spans
+    every row)."""
+    train, test = routerbench_split(synthetic_table)
+    both = runner.evaluate_run(train, test, ["knn", "svm"], hashing_encoder)
+    merged = runner.merge_runs(runner.evaluate_run(train, test, ["knn"], hashing_encoder),
+                               runner.evaluate_run(train, test, ["svm"], hashing_encoder))  # fmt: skip
+    assert set(merged.results["routers"]) == set(both.results["routers"]) and sorted(merged.baselines) == sorted(both.baselines)
+    for row, r in both.results["routers"].items():
+        assert merged.results["routers"][row]["aiq"] == pytest.approx(r["aiq"], abs=1e-12)
+        assert merged.results["routers"][row]["aiq_routerbench"] == pytest.approx(r["aiq_routerbench"], abs=1e-12)
+        assert np.array_equal(merged.unit.choices[row], both.unit.choices[row])
+    assert merged.results["zero_router"]["aiq_routerbench"] == pytest.approx(both.results["zero_router"]["aiq_routerbench"], abs=1e-12)
+    other = runner.evaluate_run(train, train, ["svm"], hashing_encoder)
+    with pytest.raises(ValueError, match="same test set"):
+        runner.merge_runs(both, other)
